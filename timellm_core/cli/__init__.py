@@ -1,0 +1,55 @@
+"""``python -m timellm_core``: one sub-command module per area.
+
+Each module in ``COMMAND_MODULES`` has ``register(subparsers)``, which adds its parser
+and sets ``handler=function(args) -> int``. A ``TimeLLMError`` is printed (no traceback)
+and the process exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from timellm_core.errors import TimeLLMError
+
+# Modules are imported lazily by name so that a broken or heavy area does not slow `--help`.
+COMMAND_MODULES = (
+    "timellm_core.cli.data_commands",
+    "timellm_core.cli.backbone_commands",
+    "timellm_core.cli.train_commands",
+    "timellm_core.cli.bench_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m timellm_core",
+        description="Time-LLM: forecast time series by reprogramming a frozen language model.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:  # area not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except TimeLLMError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
