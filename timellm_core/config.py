@@ -123,6 +123,7 @@ class TrainingConfig:
     num_workers: int = 0
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
     device: str | None = None  # None: CUDA when present, else CPU
+    test_each_epoch: bool = True  # the reference tests every epoch; off saves time (the final test still runs)
 
     def validate(self) -> None:
         for name in ("batch_size", "eval_batch_size", "train_epochs", "patience"):

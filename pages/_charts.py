@@ -1,0 +1,288 @@
+"""Plotly figures shared by the pages. Inputs are plain arrays and frames from timellm_core.inspect."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+SPLIT_COLOURS = {"train": "rgba(37, 99, 235, 0.10)", "val": "rgba(234, 179, 8, 0.16)",
+                 "test": "rgba(220, 38, 38, 0.12)", "unused": "rgba(120, 120, 120, 0.10)"}
+SPLIT_LEGEND = {"train": "rgba(37, 99, 235, 0.5)", "val": "rgba(234, 179, 8, 0.6)",
+                "test": "rgba(220, 38, 38, 0.5)", "unused": "rgba(120, 120, 120, 0.5)"}
+LINE = "#1f2937"
+FORECAST = "#dc2626"
+TRUTH = "#16a34a"
+CONTEXT = "#2563eb"
+BASELINE_COLOURS = ("#9333ea", "#ea580c", "#0891b2", "#65a30d")
+PATCH_COLOURS = ("rgba(37, 99, 235, 0.18)", "rgba(234, 88, 12, 0.18)")
+
+
+def _layout(fig: go.Figure, height: int, title: str | None = None) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      title=dict(text=title) if title else None, hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# Data page
+# ------------------------------------------------------------------------------------------
+
+
+def series_with_splits(frame: pd.DataFrame, channels: Sequence[str], spans: dict[str, tuple[int, int]],
+                       x_column: str = "date", row_height: int = 150) -> go.Figure:
+    """One panel per channel, sharing the x axis, with the split regions shaded.
+
+    ``frame`` holds a 'row' column (original row numbers), ``x_column`` and the channels;
+    ``spans`` maps split name -> (first row, end row) of the rows that belong to that split only.
+    """
+    fig = make_subplots(rows=len(channels), cols=1, shared_xaxes=True, vertical_spacing=0.02,
+                        subplot_titles=list(channels))
+    x = frame[x_column] if x_column in frame.columns else frame["row"]
+    for i, name in enumerate(channels, start=1):
+        values = frame[name]
+        keep = values.notna().to_numpy()
+        fig.add_trace(go.Scattergl(x=x[keep], y=values[keep], mode="lines", name=name,
+                                   line=dict(width=1, color=LINE), showlegend=False), row=i, col=1)
+    first_rows, xs = frame["row"].to_numpy(), x.to_numpy()
+    for split, (start, end) in spans.items():
+        if end <= start:
+            continue
+        x0, x1 = _x_at(first_rows, xs, start), _x_at(first_rows, xs, end - 1)
+        for i in range(1, len(channels) + 1):
+            fig.add_vrect(x0=x0, x1=x1, fillcolor=SPLIT_COLOURS.get(split, SPLIT_COLOURS["unused"]),
+                          line_width=0, layer="below", row=i, col=1)
+        # One legend entry per split, drawn as an invisible marker.
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=split,
+                                 marker=dict(size=12, symbol="square",
+                                             color=SPLIT_LEGEND.get(split, SPLIT_LEGEND["unused"]))),
+                      row=1, col=1)
+    fig.update_annotations(font_size=12, x=0, xanchor="left")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, height=max(260, row_height * len(channels) + 60))
+
+
+def _x_at(rows: np.ndarray, xs: np.ndarray, row: int) -> object:
+    """The x value of the drawn point closest to original row ``row``."""
+    index = int(np.clip(np.searchsorted(rows, row), 0, len(rows) - 1))
+    return xs[index]
+
+
+def single_series(x: Sequence, y: Sequence, shade: tuple[object, object] | None = None,
+                  shade_label: str = "test horizon", tail: tuple[Sequence, Sequence] | None = None,
+                  title: str | None = None) -> go.Figure:
+    """One series (e.g. an M4 series) with an optional shaded region and a continuation drawn after it."""
+    fig = go.Figure(go.Scatter(x=list(x), y=list(y), mode="lines", name="history", line=dict(color=LINE, width=1.4)))
+    if tail is not None:
+        fig.add_trace(go.Scatter(x=list(tail[0]), y=list(tail[1]), mode="lines", name=shade_label,
+                                 line=dict(color=TRUTH, width=1.6)))
+    if shade is not None:
+        fig.add_vrect(x0=shade[0], x1=shade[1], fillcolor=SPLIT_COLOURS["test"], line_width=0, layer="below",
+                      annotation_text=shade_label, annotation_position="top left")
+    return _layout(fig, 340, title)
+
+
+# ------------------------------------------------------------------------------------------
+# Pipeline diagram (Home)
+# ------------------------------------------------------------------------------------------
+
+
+_SIDE_INPUTS = {"prototypes": "reprogram", "prompt": "llm"}  # boxes that feed the next step from the side
+
+
+def _box(stage: object, side: bool = False) -> str:
+    classes = ["tl-box"] + (["trainable"] if stage.trainable else ["frozen"] if stage.frozen else [])
+    if side:
+        classes.append("side")
+    tag = "trainable" if stage.trainable else "frozen" if stage.frozen else ""
+    shapes = "".join(f'<div class="tl-shape">{_esc(line)}</div>' for line in str(stage.shape).split("\n"))
+    return (f'<div class="{" ".join(classes)}" title="{_esc(stage.detail)}">'
+            f'<div class="tl-title">{_esc(stage.title)}</div>{shapes}'
+            + (f'<div class="tl-tag">{tag}</div>' if tag else "") + "</div>")
+
+
+def pipeline_html(stages: Sequence) -> str:
+    """The pipeline as wrapping boxes with arrows; each box shows its live tensor shape.
+
+    HTML rather than a graph layout so the labels keep the page's font size at any width.
+    Side inputs (text prototypes, the prompt) have a dashed border and sit above the step they feed.
+    """
+    style = (
+        "<style>"
+        ".tl-flow{display:flex;flex-wrap:wrap;align-items:flex-end;gap:6px 4px;font-family:inherit}"
+        ".tl-box{border:1px solid #9ca3af;border-radius:8px;padding:6px 10px;min-width:128px;max-width:210px;"
+        "background:#f9fafb;line-height:1.25}"
+        ".tl-box.trainable{background:#dbeafe;border-color:#60a5fa}"
+        ".tl-box.frozen{background:#e5e7eb;border-color:#6b7280}"
+        ".tl-box.side{border-style:dashed}"
+        ".tl-title{font-weight:600;font-size:0.92rem}"
+        ".tl-shape{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.88rem;color:#111827}"
+        ".tl-tag{font-size:0.72rem;color:#4b5563;text-transform:uppercase;letter-spacing:0.03em}"
+        ".tl-arrow{align-self:flex-end;font-size:1.3rem;color:#6b7280;padding:0 2px 14px 2px}"
+        ".tl-stack{display:flex;flex-direction:column;align-items:stretch;gap:0}"
+        ".tl-down{text-align:center;color:#6b7280;font-size:1.1rem;line-height:1.1}"
+        "</style>")
+    parts: list[str] = []
+    index = 0
+    while index < len(stages):
+        stage = stages[index]
+        if parts:
+            parts.append('<div class="tl-arrow">&rarr;</div>')
+        if stage.key in _SIDE_INPUTS and index + 1 < len(stages) and stages[index + 1].key == _SIDE_INPUTS[stage.key]:
+            # The side input sits above the step it feeds, joined by a down arrow.
+            parts.append('<div class="tl-stack">' + _box(stage, side=True) + '<div class="tl-down">&darr;</div>'
+                         + _box(stages[index + 1]) + "</div>")
+            index += 2
+            continue
+        parts.append(_box(stage))
+        index += 1
+    return style + '<div class="tl-flow">' + "".join(parts) + "</div>"
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ------------------------------------------------------------------------------------------
+# Heatmaps (patch embeddings, attention)
+# ------------------------------------------------------------------------------------------
+
+
+def heatmap(z: np.ndarray, x_labels: Sequence, y_labels: Sequence, x_title: str, y_title: str,
+            colour_title: str, title: str | None = None, colorscale: str = "Viridis",
+            height: int = 380, zmid: float | None = None) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=np.asarray(z), x=[str(v) for v in x_labels], y=[str(v) for v in y_labels],
+                               colorscale=colorscale, zmid=zmid, colorbar=dict(title=dict(text=colour_title)),
+                               hovertemplate=f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>{colour_title} %{{z:.4f}}"
+                                             "<extra></extra>"))
+    fig.update_xaxes(title_text=x_title, type="category")
+    fig.update_yaxes(title_text=y_title, type="category", autorange="reversed")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, height, title)
+
+
+# ------------------------------------------------------------------------------------------
+# Patches page
+# ------------------------------------------------------------------------------------------
+
+
+def window_with_patches(values: np.ndarray, padded: np.ndarray, spans: Sequence[tuple[int, int]],
+                        highlight: int | None, title: str, y_title: str) -> go.Figure:
+    """The (normalised) window, its end padding, and every patch as an alternating band.
+
+    Alternate patches are drawn in two rows of bands (above/below) so their overlap stays visible.
+    """
+    t = len(values)
+    fig = go.Figure()
+    low, high = float(np.nanmin(padded)), float(np.nanmax(padded))
+    pad = (high - low) * 0.08 or 1.0
+    for i, (start, end) in enumerate(spans):
+        upper = i % 2 == 0
+        y0, y1 = (high + pad * 0.2, high + pad) if upper else (low - pad, low - pad * 0.2)
+        colour = "rgba(220, 38, 38, 0.55)" if i == highlight else PATCH_COLOURS[i % 2].replace("0.18", "0.45")
+        fig.add_shape(type="rect", x0=start - 0.5, x1=end - 0.5, y0=y0, y1=y1, line_width=0, fillcolor=colour)
+        if i == highlight:
+            fig.add_vrect(x0=start - 0.5, x1=end - 0.5, fillcolor="rgba(220, 38, 38, 0.10)", line_width=0,
+                          layer="below")
+    fig.add_trace(go.Scatter(x=np.arange(t), y=values, mode="lines", name="window", line=dict(color=LINE)))
+    fig.add_trace(go.Scatter(x=np.arange(t - 1, len(padded)), y=padded[t - 1:], mode="lines",
+                             name="end padding (repeated last value)", line=dict(color=FORECAST, dash="dot")))
+    fig.add_vline(x=t - 0.5, line=dict(color="#6b7280", dash="dash", width=1))
+    fig.update_xaxes(title_text="step in the window")
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, 360, title)
+
+
+def simple_line(x: Sequence, ys: dict[str, Sequence], title: str | None, x_title: str, y_title: str,
+                height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, y) in enumerate(ys.items()):
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers" if len(x) < 40 else "lines",
+                                 name=name, line=dict(color=[LINE, FORECAST, TRUTH, CONTEXT][i % 4])))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, height, title)
+
+
+# ------------------------------------------------------------------------------------------
+# Train page
+# ------------------------------------------------------------------------------------------
+
+
+def step_loss(steps: Sequence[int], losses: Sequence[float], epoch_steps: Sequence[int] = ()) -> go.Figure:
+    """Training loss per optimiser step, with epoch boundaries."""
+    fig = go.Figure(go.Scatter(x=list(steps), y=list(losses), mode="lines+markers" if len(steps) < 60 else "lines",
+                               name="train loss (step)", line=dict(color=CONTEXT, width=1.4), marker=dict(size=5)))
+    for step in epoch_steps:
+        fig.add_vline(x=step, line=dict(color="#9ca3af", dash="dot", width=1))
+    fig.update_xaxes(title_text="optimiser step")
+    fig.update_yaxes(title_text="loss")
+    return _layout(fig, 320, "Loss per step")
+
+
+def epoch_metrics(frame: pd.DataFrame) -> go.Figure:
+    """train / val / test loss per epoch; ``frame`` has 'epoch' and any of those columns."""
+    fig = go.Figure()
+    colours = {"train": CONTEXT, "val": "#ca8a04", "test": FORECAST}
+    for column in ("train", "val", "test"):
+        if column in frame.columns and frame[column].notna().any():
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], mode="lines+markers", name=column,
+                                     line=dict(color=colours[column])))
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(title_text="MSE (scaled)")
+    return _layout(fig, 320, "Per epoch")
+
+
+def runs_overlay(curves: dict[str, pd.DataFrame], metric: str) -> go.Figure:
+    """One line per run: ``metric`` per epoch (e.g. validation MSE)."""
+    fig = go.Figure()
+    for i, (label, frame) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], mode="lines+markers", name=label,
+                                 line=dict(color=(CONTEXT, FORECAST, TRUTH, *BASELINE_COLOURS)[i % 7])))
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(title_text=metric)
+    return _layout(fig, 340, f"{metric} per epoch, by run")
+
+
+# ------------------------------------------------------------------------------------------
+# Forecast page
+# ------------------------------------------------------------------------------------------
+
+
+def forecast_chart(context_x: Sequence, context: Sequence[float], horizon_x: Sequence, truth: Sequence[float],
+                   forecast: Sequence[float], baselines: dict[str, Sequence[float]] | None = None,
+                   title: str | None = None, y_title: str = "value") -> go.Figure:
+    """Input context, ground truth and forecast on one time axis, baselines dashed."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=list(context_x), y=list(context), mode="lines", name="input context",
+                             line=dict(color=CONTEXT, width=1.3)))
+    fig.add_trace(go.Scatter(x=list(horizon_x), y=list(truth), mode="lines", name="ground truth",
+                             line=dict(color=TRUTH, width=2)))
+    fig.add_trace(go.Scatter(x=list(horizon_x), y=list(forecast), mode="lines", name="Time-LLM forecast",
+                             line=dict(color=FORECAST, width=2)))
+    for i, (name, values) in enumerate((baselines or {}).items()):
+        fig.add_trace(go.Scatter(x=list(horizon_x), y=list(values), mode="lines", name=name,
+                                 line=dict(color=BASELINE_COLOURS[i % len(BASELINE_COLOURS)], dash="dash",
+                                           width=1.4)))
+    if len(horizon_x):
+        fig.add_vrect(x0=horizon_x[0], x1=horizon_x[-1], fillcolor="rgba(220, 38, 38, 0.06)", line_width=0,
+                      layer="below")
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, 420, title)
+
+
+def per_step_errors(frame: pd.DataFrame) -> go.Figure:
+    """MSE and MAE per horizon step (columns 'step', 'MSE', 'MAE')."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=frame["step"], y=frame["MSE"], name="MSE", line=dict(color=FORECAST)),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=frame["step"], y=frame["MAE"], name="MAE", line=dict(color=CONTEXT, dash="dot")),
+                  secondary_y=True)
+    fig.update_xaxes(title_text="horizon step")
+    fig.update_yaxes(title_text="MSE", secondary_y=False)
+    fig.update_yaxes(title_text="MAE", secondary_y=True)
+    return _layout(fig, 300, "Error per horizon step (all test windows, all channels)")

@@ -1,0 +1,122 @@
+"""Runs on disk and the background training job, as the sidebar and the Train page see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from pages import _shared as shared
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run for a picker: its id, a readable label and its config (None when unreadable)."""
+
+    run_id: str
+    label: str
+    status: str
+    config: Any  # RunConfig | None
+    info: Any  # timellm_core.training.runs.RunInfo
+
+
+@st.cache_resource(ttl=3, show_spinner=False)
+def _cached_runs(runs_dir: str) -> list[Any]:
+    from timellm_core.training.runs import list_runs
+
+    return list_runs(runs_dir)
+
+
+def runs_dir() -> str:
+    from timellm_core.training.runs import default_runs_dir
+
+    return str(default_runs_dir())
+
+
+def list_run_summaries(usable_only: bool = True) -> list[RunSummary] | None:
+    """Runs under the runs folder, newest first (cached for 3 s); None when training is not built.
+
+    ``usable_only`` keeps runs whose config can be rebuilt and that saved trained weights.
+    """
+    if shared.optional_core("timellm_core.training.runs") is None:
+        return None
+    summaries = []
+    for info in _cached_runs(runs_dir()):
+        if usable_only and (info.config is None or not info.has_model):
+            continue
+        summaries.append(RunSummary(info.run_id, _label(info), info.status, info.config, info))
+    return summaries
+
+
+def refresh_runs() -> None:
+    """Forget the cached run list (after a job finished or a run was started)."""
+    _cached_runs.clear()
+
+
+def _label(info: Any) -> str:
+    config = info.config
+    if config is None:
+        return f"{info.run_id} ({info.status})"
+    mode = "" if config.model.llm_mode == "frozen" else f", llm {config.model.llm_mode}"
+    return f"{info.run_id} · {info.status}{mode}"
+
+
+def find_run(run_id: str | None) -> RunSummary | None:
+    if not run_id:
+        return None
+    return next((run for run in list_run_summaries(usable_only=False) or [] if run.run_id == run_id), None)
+
+
+# ------------------------------------------------------------------------------------------
+# The training job
+# ------------------------------------------------------------------------------------------
+
+
+def registry() -> Any | None:
+    """The process-wide JobRegistry, or None when the training package does not offer it yet."""
+    training = shared.optional_core("timellm_core.training")
+    if training is None or not hasattr(training, "default_registry"):
+        return None
+    return shared.job_registry()
+
+
+def current_job() -> Any | None:
+    """The running job if there is one, else the most recent one this server started, else None."""
+    jobs = registry()
+    if jobs is None:
+        return None
+    return jobs.active() or jobs.latest()
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    run_id: str
+    status: str
+    running: bool
+    progress: float  # 0..1
+    progress_text: str
+    headline: str
+
+
+def job_summary(job: Any) -> JobSummary:
+    """A plain view of a job for the sidebar and the Train page."""
+    status = str(job.status)
+    running = status in ("queued", "running")
+    progress = float(job.progress or 0.0)
+    eta = job.eta_s
+    eta_text = f", about {_duration(eta)} left" if running and eta is not None else ""
+    text = f"{progress:.0%}{eta_text}"
+    headline = {"queued": "Starting ...", "running": f"Training: {text}", "finished": "Finished.",
+                "failed": "Failed (see the Train page).", "cancelled": "Stopped."}.get(status, status)
+    return JobSummary(str(job.run_id), status, running, min(max(progress, 0.0), 1.0), text, headline)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+

@@ -1,0 +1,136 @@
+"""The sidebar on every page: dataset, backbone and run pickers, and the training job's status."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _shared as shared
+from pages._jobs import current_job, job_summary, list_run_summaries, refresh_runs
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.markdown("#### Your choices")
+        _dataset_picker()
+        _backbone_picker()
+        _run_picker()
+        st.divider()
+        _job_status()
+
+
+def _dataset_picker() -> None:
+    data = shared.optional_core("timellm_core.data")
+    if data is None:
+        st.caption("Datasets: the data layer is not built yet.")
+        return
+    specs = data.list_datasets()
+    names = [spec.name for spec in specs]
+    if shared.CUSTOM_PATH not in st.session_state and "custom" in names:
+        names.remove("custom")  # offered once a CSV is uploaded on the Data page
+    if st.session_state.get(shared.DATASET) not in names:
+        st.session_state[shared.DATASET] = None
+    st.selectbox("Dataset", names, index=None, key=shared.DATASET, placeholder="Choose a dataset",
+                 on_change=_forget_mismatched_run,
+                 format_func=lambda name: _dataset_label(name), help="The series to explore and train on.")
+    if shared.is_m4(st.session_state.get(shared.DATASET)):
+        patterns = list(getattr(data, "M4_PATTERNS", ("Hourly", "Weekly")))
+        if st.session_state.get(shared.M4_PATTERN) not in patterns:
+            st.session_state[shared.M4_PATTERN] = "Hourly" if "Hourly" in patterns else patterns[0]
+        st.selectbox("M4 seasonal pattern", patterns, key=shared.M4_PATTERN, on_change=_forget_mismatched_run)
+
+
+def _dataset_label(name: str) -> str:
+    if name == "custom":
+        return f"custom: {st.session_state.get(shared.CUSTOM_NAME, 'uploaded CSV')}"
+    return name
+
+
+def _backbone_picker() -> None:
+    backbones = shared.optional_core("timellm_core.backbones")
+    if backbones is None or not hasattr(backbones, "list_backbones"):
+        st.caption("Backbones: the backbone catalogue is not built yet.")
+        return
+    specs = {spec.name: spec for spec in backbones.list_backbones()}
+    if st.session_state.get(shared.BACKBONE) not in specs:
+        st.session_state[shared.BACKBONE] = None
+
+    def label(name: str) -> str:
+        spec = specs[name]
+        if spec.tiny:
+            return f"{name} (tiny, random)"
+        return name if backbones.is_available(spec) else f"{name} (not downloaded)"
+
+    st.selectbox("Backbone", list(specs), index=None, key=shared.BACKBONE, placeholder="Choose a backbone",
+                 format_func=label, on_change=_forget_mismatched_run,
+                 help="The frozen language model. Tiny ones are random and instant; fetch real ones "
+                      "on the Backbone page.")
+
+
+def _run_picker() -> None:
+    runs = list_run_summaries()
+    if runs is None:
+        st.caption("Runs: the training package is not built yet.")
+        return
+    ids = [shared.NO_RUN] + [run.run_id for run in runs]
+    if st.session_state.get(shared.RUN) not in ids:
+        st.session_state[shared.RUN] = shared.NO_RUN
+    labels = {run.run_id: run.label for run in runs}
+    st.selectbox("Run", ids, key=shared.RUN, format_func=lambda run_id: labels.get(run_id, run_id),
+                 on_change=_adopt_run_choices,
+                 help="A finished training run: the Patches, Prompt and Forecast pages then use its "
+                      "trained weights. Choosing one also selects its dataset and backbone.")
+
+
+def _adopt_run_choices() -> None:
+    """Choosing a run selects its dataset and backbone, so every page shows the same thing."""
+    run_id = st.session_state.get(shared.RUN)
+    if run_id in (None, shared.NO_RUN):
+        return
+    summary = next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+    if summary is None:
+        return
+    data = summary.config.data
+    st.session_state[shared.DATASET] = data.name
+    if data.name == "custom" and data.data_path:
+        st.session_state[shared.CUSTOM_PATH] = data.data_path
+        st.session_state.setdefault(shared.CUSTOM_NAME, data.data_path)
+    if shared.is_m4(data.name) and data.seasonal_patterns:
+        st.session_state[shared.M4_PATTERN] = data.seasonal_patterns
+    st.session_state[shared.BACKBONE] = summary.config.backbone.name
+
+
+def _forget_mismatched_run() -> None:
+    """A run stays selected only while the dataset and backbone pickers agree with it."""
+    run_id = st.session_state.get(shared.RUN)
+    if run_id in (None, shared.NO_RUN):
+        return
+    summary = next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+    if summary is None:
+        return
+    data = summary.config.data
+    same = (st.session_state.get(shared.DATASET) == data.name
+            and st.session_state.get(shared.BACKBONE) == summary.config.backbone.name
+            and (not shared.is_m4(data.name) or st.session_state.get(shared.M4_PATTERN) == data.seasonal_patterns))
+    if not same:
+        st.session_state[shared.RUN] = shared.NO_RUN
+
+
+def _job_status() -> None:
+    job = current_job()
+    if job is None:
+        st.caption("Training: no run has started on this server yet.")
+        return
+    running = job.is_active
+
+    @st.fragment(run_every=2.0 if running else None)
+    def status_panel() -> None:
+        summary = job_summary(job)
+        st.markdown(f"**Training job** `{summary.run_id}`")
+        st.caption(summary.headline)
+        if summary.running:
+            st.progress(summary.progress, text=summary.progress_text)
+        elif running:
+            refresh_runs()
+            st.rerun()  # it just ended: redraw everything so the run list and the pages see it
+
+    status_panel()

@@ -1,0 +1,117 @@
+"""The Train page's settings: presets and a form for the main hyper-parameters, with sensible bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from pages import _shared as shared
+from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
+
+PREFIX = "train_form_"
+PRESET_KEY = "train_preset"
+
+
+def _forget_form_values() -> None:
+    """Drop the form's widget values so they show the working config again."""
+    for key in [k for k in st.session_state if str(k).startswith(PREFIX)]:
+        del st.session_state[key]
+
+
+def _apply_preset() -> None:
+    config = preset(st.session_state[PRESET_KEY])
+    shared.set_working_config(config)
+    _forget_form_values()
+
+
+def render_presets() -> None:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    with left:
+        st.selectbox("Preset", list(PRESETS), key=PRESET_KEY,
+                     help="cpu-quick: minutes on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
+                          "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs).")
+    with right:
+        st.button("Load preset", on_click=_apply_preset, key="train_load_preset", width="stretch")
+    st.caption("A preset fills the settings below; the dataset and backbone stay the sidebar's choice.")
+
+
+def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | None, m4: bool,
+                start_label: str, disabled: bool) -> RunConfig | None:
+    """The settings form; returns the new RunConfig when the start button was pressed, else None."""
+    model, training, backbone = config.model, config.training, config.backbone
+    with st.form("train_form", border=True):
+        st.markdown("**Model**")
+        c = st.columns(4)
+        seq_len = c[0].number_input("seq_len (T)", 8, 2048, int(model.seq_len), step=8, key=PREFIX + "seq_len",
+                                    disabled=m4, help="Input steps. M4 fixes it to two horizons.")
+        pred_len = c[1].number_input("pred_len", 1, 1024, int(model.pred_len), key=PREFIX + "pred_len",
+                                     disabled=m4, help="Forecast steps. M4 fixes it to the horizon.")
+        patch_len = c[2].number_input("patch_len", 1, 512, int(model.patch_len), key=PREFIX + "patch_len")
+        stride = c[3].number_input("stride", 1, 512, int(model.stride), key=PREFIX + "stride",
+                                   help="Smaller than patch_len: patches overlap.")
+        c = st.columns(4)
+        d_model = c[0].number_input("d_model", 4, 512, int(model.d_model), key=PREFIX + "d_model",
+                                    help="Patch embedding width.")
+        d_ff_max = int(hidden_size) if hidden_size else 4096
+        d_ff = c[1].number_input("d_ff", 1, d_ff_max, min(int(model.d_ff), d_ff_max), key=PREFIX + "d_ff",
+                                 help=f"Reprogramming head size and LLM features the head reads (at most the "
+                                      f"backbone's hidden size{f', {hidden_size}' if hidden_size else ''}).")
+        n_heads = c[2].number_input("n_heads (H)", 1, 32, int(model.n_heads), key=PREFIX + "n_heads")
+        prototypes = c[3].number_input("prototypes (S)", 1, 8192, int(model.num_prototypes),
+                                       key=PREFIX + "num_prototypes")
+        c = st.columns(4)
+        layer_max = int(max_layers) if max_layers else 64
+        llm_layers = c[0].number_input("llm_layers", 1, layer_max, min(int(backbone.llm_layers), layer_max),
+                                       key=PREFIX + "llm_layers", help="Transformer layers of the LLM kept.")
+        llm_mode = c[1].selectbox("llm_mode", LLM_MODES, index=LLM_MODES.index(model.llm_mode),
+                                  key=PREFIX + "llm_mode",
+                                  help="frozen: the paper. none / attention / transformer: the ablations of "
+                                       "Tan et al. (2024), without the LLM.")
+        prompt_style = c[2].selectbox("prompt_style", PROMPT_STYLES, index=PROMPT_STYLES.index(model.prompt_style),
+                                      key=PREFIX + "prompt_style",
+                                      help="reference: the authors' template, character for character.")
+        features = c[3].selectbox("features", ("M", "S", "MS"), index=("M", "S", "MS").index(config.data.features),
+                                  key=PREFIX + "features", disabled=m4,
+                                  help="M: all channels in and out; S: the target only; MS: all in, target out.")
+        st.markdown("**Training**")
+        c = st.columns(4)
+        epochs = c[0].number_input("train_epochs", 1, 200, int(training.train_epochs), key=PREFIX + "epochs")
+        batch = c[1].number_input("batch_size", 1, 256, int(training.batch_size), key=PREFIX + "batch_size")
+        rate = c[2].number_input("learning_rate", 1e-6, 1.0, float(training.learning_rate), format="%.5f",
+                                 step=0.0005, key=PREFIX + "learning_rate")
+        lradj = c[3].selectbox("lradj", LR_SCHEDULES, index=LR_SCHEDULES.index(training.lradj), key=PREFIX + "lradj",
+                               help="type1 halves the rate each epoch; TST one-cycle per batch; COS cosine.")
+        c = st.columns(4)
+        patience = c[0].number_input("patience", 1, 50, int(training.patience), key=PREFIX + "patience",
+                                     help="Early stopping: epochs without a better validation MSE.")
+        max_train = c[1].number_input("max train windows (0 = all)", 0, 1_000_000,
+                                      int(training.max_train_windows or 0), step=50, key=PREFIX + "max_train",
+                                      help="A seeded random subset per run: quick demos on a CPU.")
+        max_eval = c[2].number_input("max eval windows (0 = all)", 0, 1_000_000, int(training.max_eval_windows or 0),
+                                     step=50, key=PREFIX + "max_eval",
+                                     help="A seeded subset for validation and test. 0 reports metrics over every "
+                                          "test window, as published tables should.")
+        seed = c[3].number_input("seed", 0, 2**31 - 1, int(training.seed), key=PREFIX + "seed")
+        pressed = st.form_submit_button(start_label, type="primary", disabled=disabled)
+    if not pressed:
+        return None
+    new = config.copy()
+    m, t = new.model, new.training
+    if not m4:
+        m.seq_len, m.pred_len, new.data.features = int(seq_len), int(pred_len), str(features)
+    m.patch_len, m.stride, m.d_model, m.d_ff = int(patch_len), int(stride), int(d_model), int(d_ff)
+    m.n_heads, m.num_prototypes, m.llm_mode, m.prompt_style = int(n_heads), int(prototypes), llm_mode, prompt_style
+    new.backbone.llm_layers = int(llm_layers)
+    t.train_epochs, t.batch_size, t.learning_rate, t.lradj = int(epochs), int(batch), float(rate), lradj
+    t.patience, t.seed = int(patience), int(seed)
+    t.max_train_windows = int(max_train) or None
+    t.max_eval_windows = int(max_eval) or None
+    return new
+
+
+def settings_summary(config: RunConfig) -> dict[str, Any]:
+    """The main settings of a config as one flat row (for the run table)."""
+    m, t = config.model, config.training
+    return {"seq_len": m.seq_len, "pred_len": m.pred_len, "llm_mode": m.llm_mode, "llm_layers": config.backbone.llm_layers,
+            "d_model": m.d_model, "d_ff": m.d_ff, "S": m.num_prototypes, "epochs": t.train_epochs, "lr": t.learning_rate}

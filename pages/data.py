@@ -1,0 +1,133 @@
+"""Data: every channel of the chosen dataset with its train/val/test split, description and statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages import _charts as charts
+from pages import _shared as shared
+from timellm_core.errors import TimeLLMError
+from timellm_core.inspect import channel_statistics, downsample_for_plot
+
+MAX_POINTS = 2000  # per channel; more makes the browser slow without showing more
+UPLOAD_KEY = "data_upload"
+UPLOAD_REPORT = "data_upload_report"
+UPLOAD_ERROR = "data_upload_error"
+FILL_KEY = "data_fill_missing"
+
+st.title("Data")
+data = shared.require_core("timellm_core.data", "data layer")
+config = shared.working_config()
+seq_len, pred_len = config.model.seq_len, config.model.pred_len
+
+
+def uploads_dir() -> Path:
+    """Where checked uploads are kept, so runs trained on them can be reopened later."""
+    return Path(os.environ.get("TIMELLM_UPLOADS") or Path(__file__).resolve().parents[1] / "dataset" / "uploads")
+
+
+def _on_upload() -> None:
+    """Check the uploaded CSV with the data layer; keep it and select it when it passes."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    st.session_state.pop(UPLOAD_ERROR, None)
+    st.session_state.pop(UPLOAD_REPORT, None)
+    if upload is None:
+        return
+    payload = upload.getvalue()
+    try:
+        report = data.check_csv(payload, seq_len=seq_len, pred_len=pred_len,
+                                fill_missing=bool(st.session_state.get(FILL_KEY)))
+    except TimeLLMError as error:
+        st.session_state[UPLOAD_ERROR] = str(error)
+        return
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(upload.name).stem.replace(" ", "_")[:40] or "upload"
+    path = folder / f"{stem}-{hashlib.sha256(payload).hexdigest()[:10]}.csv"
+    if not path.exists():
+        path.write_bytes(payload)
+    st.session_state[UPLOAD_REPORT] = report
+    st.session_state[shared.CUSTOM_PATH] = str(path)
+    st.session_state[shared.CUSTOM_NAME] = upload.name
+    st.session_state[shared.DATASET] = "custom"
+    st.session_state[shared.RUN] = shared.NO_RUN
+
+
+with st.expander("Use your own CSV", expanded=st.session_state.get(shared.DATASET) is None):
+    st.markdown("A first column of timestamps, then one numeric column per channel. UTF-8 (with or "
+                "without BOM) or GBK; comma, semicolon or tab separated. It is split 70/10/20 "
+                f"and must give at least one window of seq_len {seq_len} + pred_len {pred_len} in every split.")
+    st.checkbox("Fill missing values forward", key=FILL_KEY,
+                help="Off: a CSV with empty cells is refused, naming the rows and columns.")
+    st.file_uploader("CSV file", type=["csv", "txt"], key=UPLOAD_KEY, on_change=_on_upload)
+    if st.session_state.get(UPLOAD_ERROR):
+        st.error(st.session_state[UPLOAD_ERROR])
+    report = st.session_state.get(UPLOAD_REPORT)
+    if report is not None:
+        st.success(f"{st.session_state.get(shared.CUSTOM_NAME)}: {report.rows} rows, {len(report.channels)} channels, "
+                   f"step {report.freq or 'unknown'}. Selected as the dataset 'custom'.")
+        for message in report.warnings:
+            st.warning(message)
+
+chosen = shared.selection()
+if chosen.dataset is None:
+    shared.need("a dataset", "in the sidebar, or upload a CSV above")
+if chosen.dataset == "custom" and not chosen.custom_path:
+    shared.need("a CSV file", "upload one above")
+
+if shared.is_m4(chosen.dataset):
+    from pages._m4_view import render_m4_data
+
+    render_m4_data(config)
+    st.stop()
+
+with shared.core_errors():
+    spec = data.get_dataset_spec(chosen.dataset)
+prepared = shared.load_data(config)
+
+st.subheader(chosen.dataset if chosen.dataset != "custom" else f"custom: {chosen.custom_path}")
+st.markdown(prepared.description)
+frame: pd.DataFrame = prepared.frame
+channels = list(prepared.channels)
+columns = st.columns(5)
+columns[0].metric("Rows", f"{len(frame):,}")
+columns[1].metric("Channels", len(channels))
+columns[2].metric("Step", getattr(prepared, "freq", "") or spec.freq or "?")
+for column, split in zip(columns[2 + 1:], ("train", "test")):
+    column.metric(f"{split} windows", f"{prepared.window_count(split):,}",
+                  help=f"seq_len {seq_len}, pred_len {pred_len} (set on the Train page)")
+st.caption(f"Split rule: {spec.split_rule}. Windows: train {prepared.window_count('train'):,}, "
+           f"val {prepared.window_count('val'):,}, test {prepared.window_count('test'):,} "
+           f"(seq_len {seq_len}, pred_len {pred_len}; the val and test splits start seq_len rows early so "
+           "their first window has a full input; the shading shows each split's own rows).")
+
+default = channels if len(channels) <= 8 else channels[:6] + [c for c in prepared.target_channels if c not in channels[:6]]
+shown = st.multiselect("Channels to draw", channels, default=default, key=f"data_channels_{chosen.dataset}")
+if not shown:
+    st.info("Pick at least one channel to draw.")
+else:
+    borders = prepared.borders
+    spans = {"train": borders["train"],
+             "val": (max(borders["val"][0], borders["train"][1]), borders["val"][1]),
+             "test": (max(borders["test"][0], borders["val"][1]), borders["test"][1])}
+    if borders["test"][1] < len(frame):
+        spans["unused"] = (borders["test"][1], len(frame))
+    down = downsample_for_plot(frame, shown, MAX_POINTS)
+    st.plotly_chart(charts.series_with_splits(down.frame, shown, spans), key="data_chart")
+    if down.method != "none":
+        st.caption(f"Drawn with {down.points:,} of {down.original_rows:,} points per channel "
+                   f"(LTTB downsampling keeps peaks and troughs); statistics below use every row. "
+                   "Zoom in for the shape; the model always sees every row.")
+    if "unused" in spans:
+        st.caption(f"Rows from {spans['unused'][0]:,} on are outside the standard split and never used.")
+
+st.subheader("Per-channel statistics (original units)")
+stats = channel_statistics(frame, channels, prepared.borders["train"])
+st.dataframe(stats.style.format(precision=3), key="data_stats")
+st.caption("'train mean' and 'train std' are the standard scaler's statistics: every split is scaled with "
+           "them, and losses and MSE/MAE are reported in that scaled space.")

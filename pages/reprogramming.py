@@ -1,0 +1,10 @@
+"""Prompt & reprogramming."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _shared as shared
+
+st.title("Prompt & reprogramming")
+shared.require_core("timellm_core.model.timellm", "Time-LLM model")

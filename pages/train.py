@@ -1,0 +1,162 @@
+"""Train: presets and settings, Start / Stop, the live loss, progress with ETA, and the run history."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages import _charts as charts
+from pages import _jobs as jobs
+from pages import _shared as shared
+from pages._train_form import render_form, render_presets, settings_summary
+from timellm_core.errors import TimeLLMError
+from timellm_core.inspect import epoch_boundaries, epoch_losses, step_losses
+
+MY_JOB = "train_my_job"  # run id of the job this session started
+POLL_SECONDS = 1.0
+
+st.title("Train")
+training = shared.require_core("timellm_core.training", "training package")
+registry = jobs.registry()
+chosen = shared.selection()
+
+
+def live_panel(run_id: str) -> None:
+    """Progress, ETA and loss charts of one job, refreshed while it runs."""
+    job = registry.get(run_id)
+    if job is None:
+        return
+    summary = jobs.job_summary(job)
+    mine = st.session_state.get(MY_JOB) == run_id
+    head, stop = st.columns([4, 1], vertical_alignment="center")
+    head.markdown(f"**Run `{run_id}`** · {job.config.data.name} · {job.config.backbone.name} · "
+                  f"llm_mode {job.config.model.llm_mode}" + ("" if mine else " · started in another session"))
+    if summary.running:
+        stop.button("Stop", key="train_stop", on_click=job.cancel, type="secondary", width="stretch",
+                    help="Stops before the next step; the best weights so far are kept.")
+        st.progress(summary.progress, text=f"Training: {summary.progress_text}")
+    elif summary.status == "finished":
+        st.success("Finished: the best weights were reloaded and tested on the test split.")
+    elif summary.status == "cancelled":
+        st.warning("Stopped. Weights saved at the end of the best finished epoch are kept.")
+    elif summary.status == "failed":
+        st.error(job.error or "Training failed.")
+    events = job.events()
+    steps, epochs = step_losses(events), epoch_losses(events)
+    left, right = st.columns(2)
+    with left:
+        if steps.empty:
+            st.info("Waiting for the first training step (preparing data, loading the backbone) ...")
+        else:
+            st.plotly_chart(charts.step_loss(steps["global_step"], steps["loss"], epoch_boundaries(events)),
+                            key="train_step_chart")
+    with right:
+        if epochs.empty:
+            st.caption("Train / val / test per epoch appear after the first epoch.")
+        else:
+            st.plotly_chart(charts.epoch_metrics(epochs), key="train_epoch_chart")
+    metrics = job.test_metrics
+    if metrics:
+        columns = st.columns(4)
+        columns[0].metric("test MSE (scaled)", f"{metrics['test_mse']:.4f}")
+        columns[1].metric("test MAE (scaled)", f"{metrics['test_mae']:.4f}")
+        columns[2].metric("test windows", f"{metrics.get('test_windows', '?')} of {metrics.get('test_windows_total', '?')}")
+        if metrics.get("smape") is not None:
+            columns[3].metric("sMAPE / OWA", f"{metrics['smape']:.2f} / {metrics.get('owa', float('nan')):.3f}")
+        st.caption(metrics.get("note", ""))
+
+
+def job_section() -> None:
+    active = registry.active() if registry else None
+    shown = active or (registry.get(st.session_state[MY_JOB]) if registry and st.session_state.get(MY_JOB) else None)
+    if shown is None:
+        return
+    st.subheader("Training now" if shown.is_active else "Last run from this session")
+    running = shown.is_active
+
+    @st.fragment(run_every=POLL_SECONDS if running else None)
+    def poll() -> None:
+        live_panel(shown.run_id)
+        if running and not shown.is_active:
+            jobs.refresh_runs()
+            st.rerun()  # finished: redraw the whole page (form enabled, run in the history and sidebar)
+
+    poll()
+
+
+def start(config) -> None:
+    """Validate, load the backbone here (spinner, errors shown), then hand everything to a job."""
+    with shared.core_errors():
+        config.validate()
+    backbone = shared.load_backbone(config.backbone)
+    try:
+        job = registry.start(config, backbone=backbone)
+    except TimeLLMError as error:
+        st.error(str(error))
+        return
+    st.session_state[MY_JOB] = job.run_id
+    jobs.refresh_runs()
+    st.rerun()
+
+
+job_section()
+
+st.subheader("Settings")
+active = registry.active() if registry else None
+if chosen.dataset is None or chosen.backbone is None:
+    st.info("Choose a dataset and a backbone in the sidebar first; then start a run here. "
+            "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes minutes on a CPU.")
+else:
+    render_presets()
+    config = shared.working_config()
+    backbones = shared.optional_core("timellm_core.backbones")
+    hidden = layers = None
+    if backbones is not None:
+        with shared.core_errors():
+            spec = backbones.resolve_backbone_spec(chosen.backbone)
+        hidden, layers = spec.hidden_size, spec.num_layers
+    m4 = shared.is_m4(chosen.dataset)
+    if active is not None:
+        owner = "this session" if st.session_state.get(MY_JOB) == active.run_id else "another session"
+        st.info(f"A run is in progress ({active.run_id}, started by {owner}, {active.progress:.0%} done). "
+                "One run trains at a time on this server: wait for it or stop it, then start yours.")
+    st.caption(f"Dataset **{config.data.name}**" + (f" ({config.data.seasonal_patterns})" if m4 else "")
+               + f", backbone **{config.backbone.name}**.")
+    new_config = render_form(config, hidden, layers, m4, "Start training", disabled=active is not None)
+    if new_config is not None:
+        shared.set_working_config(new_config)
+        start(new_config)
+
+st.subheader("Run history")
+runs = jobs.list_run_summaries(usable_only=False) or []
+if not runs:
+    st.caption(f"No runs yet in {jobs.runs_dir()}.")
+    st.stop()
+rows = []
+for run in runs:
+    info = run.info
+    row = {"run": run.run_id, "status": info.status,
+           "dataset": (info.config.data.name if info.config else ""), "backbone": (info.config.backbone.name if info.config else "")}
+    if info.config is not None:
+        row.update(settings_summary(info.config))
+    row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse,
+                "test MSE": (info.test_metrics or {}).get("test_mse"), "test MAE": (info.test_metrics or {}).get("test_mae")})
+    rows.append(row)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
+with_epochs = [run for run in runs if run.info.epoch_events()]
+if with_epochs:
+    picked = st.multiselect("Overlay runs", [run.run_id for run in with_epochs],
+                            default=[run.run_id for run in with_epochs[:3]], key="train_overlay_runs",
+                            help="For example the same settings with llm_mode frozen and none: does the LLM help?")
+    metric = st.radio("Metric", ["val", "test", "train"], horizontal=True, key="train_overlay_metric",
+                      format_func={"val": "validation MSE", "test": "test MSE", "train": "training loss"}.get)
+    curves = {}
+    for run in with_epochs:
+        if run.run_id in picked:
+            frame = epoch_losses(run.info.events)
+            if frame[metric].notna().any():
+                curves[run.label] = frame
+    if curves:
+        st.plotly_chart(charts.runs_overlay(curves, metric), key="train_overlay_chart")
+    else:
+        st.caption("The chosen runs have no values for this metric yet.")

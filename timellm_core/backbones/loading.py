@@ -1,0 +1,247 @@
+"""Load a backbone: frozen, truncated to ``llm_layers`` before its weights load, optionally in 4-bit NF4.
+
+Sources, in order: a tiny model built in-process; a local Hugging Face folder; a GGUF file
+(de-quantised by transformers); a hub id already in the local Hugging Face cache. Nothing here
+touches the network (``local_files_only=True`` everywhere); downloads happen only in ``fetch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from timellm_core.backbones.base import Backbone, BackboneSpec
+from timellm_core.backbones.catalogue import cached_hub_folder, local_path, resolve_backbone_spec
+from timellm_core.backbones.families import (
+    base_model_class, base_model_kwargs, family_info, layer_count, transformer_layers, truncated_config)
+from timellm_core.backbones.quantization import (
+    CONTINUE_WITHOUT_4BIT, compute_dtype_for, count_quantized_linear, disable_unsupported_cpu_packing, nf4_config,
+    storage_bytes, unquantized_projections)
+from timellm_core.backbones.fetch import CONVERTED_MARKER
+from timellm_core.backbones.tiny import build_tiny_model, save_tiny_backbone, tiny_tokenizer
+from timellm_core.config import BackboneConfig
+from timellm_core.errors import BackboneError
+
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where from_pretrained reads: a folder (or cache snapshot) and, for GGUF, the file name in it."""
+
+    folder: Path
+    gguf_file: str | None = None
+    label: str = ""  # for messages
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """CUDA when present, else CPU; an explicit device is checked."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackboneError("A CUDA device was asked for but none is available; use device='cpu'.")
+    return device
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, load_in_4bit: bool) -> torch.dtype:
+    if dtype is None:
+        # 4-bit: non-quantised parts in the compute dtype. Otherwise fp32: exact, and what CPUs run fastest.
+        return compute_dtype_for(device) if load_in_4bit else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise BackboneError(f"Unknown dtype {dtype!r}; choose one of {', '.join(_DTYPES)}.") from None
+
+
+def weights_source(spec: BackboneSpec) -> WeightsSource:
+    """Where a pretrained spec's weights are on disk, or a BackboneError saying how to get them."""
+    if spec.gguf_file:
+        path = Path(spec.gguf_file)
+        return WeightsSource(path.parent, path.name, str(path))
+    folder = local_path(spec)
+    if folder is not None and (folder / "config.json").is_file():
+        return WeightsSource(folder, None, str(folder))
+    if spec.hub_id:
+        cached = cached_hub_folder(spec.hub_id)
+        if cached is not None:
+            return WeightsSource(cached, None, spec.hub_id)
+    where = f" (looked in {folder})" if folder is not None else ""
+    raise BackboneError(
+        f"Backbone {spec.name!r} is not on this machine{where}. Download it once with "
+        f"`python -m timellm_core backbones fetch {spec.name}` (or `make models` for the default ones), "
+        "or give the path of a local Hugging Face model folder.")
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report (unused layers of a truncated checkpoint are expected)."""
+    from transformers.utils import logging as hf_logging
+
+    logger = logging.getLogger("transformers")
+    previous = logger.level
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    logger.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
+def _check_llm_dim(llm_dim: int | None, hidden_size: int, name: str) -> None:
+    if llm_dim is not None and int(llm_dim) != int(hidden_size):
+        raise BackboneError(
+            f"llm_dim={llm_dim} does not match {name}, whose hidden size is {hidden_size}. "
+            f"Use llm_dim={hidden_size}, or leave llm_dim out: it is read from the model's config.")
+
+
+def _from_pretrained(spec: BackboneSpec, source: WeightsSource, config: BackboneConfig, device: torch.device,
+                     dtype: torch.dtype, attn_implementation: str) -> torch.nn.Module:
+    """from_pretrained with the config truncated first, so unused layers are never allocated."""
+    from transformers import AutoConfig, AutoModel
+
+    common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(config.trust_remote_code)}
+    if source.gguf_file:
+        common["gguf_file"] = source.gguf_file
+    try:
+        hf_config = AutoConfig.from_pretrained(str(source.folder), **common)
+    except (OSError, ValueError) as error:
+        raise BackboneError(f"Cannot read the model config of {source.label}: {error}") from None
+    _check_llm_dim(config.llm_dim, hf_config.hidden_size, spec.name)
+    hf_config = truncated_config(hf_config, int(config.llm_layers), spec.name)
+    kwargs: dict[str, Any] = {**common, "config": hf_config, "dtype": dtype,
+                              "attn_implementation": attn_implementation, **base_model_kwargs(spec.family)}
+    if config.load_in_4bit:
+        kwargs["quantization_config"] = nf4_config(device)
+        kwargs["device_map"] = {"": device}
+    model_class = AutoModel if config.trust_remote_code else base_model_class(spec.family)
+    try:
+        with _quiet_transformers():
+            model = model_class.from_pretrained(str(source.folder), **kwargs)
+    except BackboneError:
+        raise
+    except (OSError, ValueError, RuntimeError, ImportError) as error:
+        hint = f" If 4-bit is the problem: {CONTINUE_WITHOUT_4BIT}" if config.load_in_4bit else ""
+        raise BackboneError(f"Loading {source.label} failed: {error}.{hint}") from None
+    if config.load_in_4bit:
+        disable_unsupported_cpu_packing(model)
+    else:
+        model = model.to(device)
+    return model
+
+
+def _load_tokenizer(source: WeightsSource, config: BackboneConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(config.trust_remote_code)}
+    if source.gguf_file:
+        kwargs["gguf_file"] = source.gguf_file
+    try:
+        with _quiet_transformers():
+            return AutoTokenizer.from_pretrained(str(source.folder), **kwargs)
+    except (OSError, ValueError) as error:
+        raise BackboneError(f"Cannot load the tokenizer of {source.label}: {error}") from None
+
+
+def _ensure_pad_token(tokenizer: Any) -> None:
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        elif tokenizer.unk_token is not None:
+            tokenizer.pad_token = tokenizer.unk_token
+        else:
+            raise BackboneError("The tokenizer has no pad, end-of-sequence or unknown token to pad prompts with.")
+
+
+def _truncate_built(model: torch.nn.Module, llm_layers: int, name: str) -> None:
+    """Drop layers of an already built (tiny) model; its config is updated to match."""
+    truncated = truncated_config(model.config, llm_layers, name)
+    layers = transformer_layers(model)
+    del layers[llm_layers:]
+    model.config = truncated
+
+
+def _notes(spec: BackboneSpec, model: torch.nn.Module, config: BackboneConfig, quantized: int,
+           source: WeightsSource | None) -> list[str]:
+    notes = []
+    if spec.tiny:
+        notes.append("Tiny random backbone: its weights are untrained, so forecasts show the mechanics, not skill.")
+    if source is not None and (source.gguf_file or (source.folder / CONVERTED_MARKER).is_file()):
+        notes.append("Weights de-quantised from a GGUF file: they carry that file's quantisation error.")
+    if not family_info(spec.family).causal:
+        notes.append("Bidirectional encoder: prompt tokens also attend to the patches after them.")
+    if config.load_in_4bit:
+        left = [n for n in unquantized_projections(model) if n]
+        if left:
+            notes.append(f"4-bit: {len(left)} projection layers stayed in full precision "
+                         f"(e.g. {', '.join(left[:3])}).")
+        elif spec.family == "gpt2":
+            notes.append(f"4-bit: GPT-2's Conv1D projections were converted to 4-bit Linear layers "
+                         f"({quantized} in all; transformers transposes their weights when quantising).")
+        notes.append("4-bit: embeddings and norms stay in the compute dtype; NF4 weights change outputs slightly.")
+    return notes
+
+
+def load_backbone(config: BackboneConfig, device: str | torch.device | None = None,
+                  attn_implementation: str = "sdpa", dtype: str | torch.dtype | None = None) -> Backbone:
+    """Load ``config.name`` frozen, in eval mode, truncated to ``config.llm_layers``, on ``device``.
+
+    ``attn_implementation``: "sdpa" normally, "eager" when the LLM's attention maps are needed.
+    ``dtype``: weights' dtype for non-quantised loads (default float32; 4-bit uses the compute dtype).
+    """
+    config.validate()
+    if attn_implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise BackboneError(f"attn_implementation must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
+                            f"not {attn_implementation!r}.")
+    spec = resolve_backbone_spec(config.name)
+    device = resolve_device(device)
+    torch_dtype = _resolve_dtype(dtype, device, config.load_in_4bit)
+
+    source: WeightsSource | None = None
+    if spec.tiny:
+        tokenizer = tiny_tokenizer(spec.name)
+        if config.load_in_4bit:
+            # Quantise through the same from_pretrained path as real models: save, then reload in 4-bit.
+            with tempfile.TemporaryDirectory(prefix="timellm-tiny-") as folder, _quiet_transformers():
+                save_tiny_backbone(spec.name, folder)
+                model = _from_pretrained(spec, WeightsSource(Path(folder), None, spec.name), config, device,
+                                         torch_dtype, attn_implementation)
+        else:
+            model = build_tiny_model(spec.name, attn_implementation)
+            _check_llm_dim(config.llm_dim, model.config.hidden_size, spec.name)
+            _truncate_built(model, int(config.llm_layers), spec.name)
+            model = model.to(device=device, dtype=torch_dtype)
+    else:
+        source = weights_source(spec)
+        model = _from_pretrained(spec, source, config, device, torch_dtype, attn_implementation)
+        tokenizer = _load_tokenizer(source, config)
+    _ensure_pad_token(tokenizer)
+
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    hf_config = model.config
+    quantized = count_quantized_linear(model)
+    if config.load_in_4bit and quantized == 0:
+        raise BackboneError(f"4-bit loading of {spec.name} produced no 4-bit layers. "
+                            "Load it without 4-bit (load_in_4bit=False).")
+    return Backbone(
+        spec=spec, model=model, tokenizer=tokenizer, family=spec.family,
+        hidden_size=int(hf_config.hidden_size), num_layers=layer_count(hf_config),
+        vocab_size=int(model.get_input_embeddings().weight.shape[0]),
+        causal=family_info(spec.family).causal, load_in_4bit=bool(config.load_in_4bit),
+        quantized_linear_layers=quantized, memory_bytes=storage_bytes(model),
+        notes=_notes(spec, model, config, quantized, source))

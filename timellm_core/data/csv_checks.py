@@ -1,0 +1,393 @@
+"""Reading and checking a time-series CSV: the registry files, `data check`, and the app's upload.
+
+Each problem a person can fix becomes a ``DataError`` that names the column, the line of the
+file (line 1 is the header) and the value; problems the loader can work around (unsorted or
+duplicated timestamps, gaps, constant channels, filled NaNs) become warning strings.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings as py_warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import pandas as pd
+
+from timellm_core.data.frequency import guess_freq, seasonal_period, step_of
+from timellm_core.data.splits import SPLITS, check_split_lengths, split_borders, window_count
+from timellm_core.errors import DataError
+
+MAX_CSV_BYTES = 200_000_000  # Traffic, the largest benchmark, is ~136 MB
+MIN_ROWS = 2
+DATE_COLUMN_NAMES = ("date", "time", "timestamp", "datetime")
+SEPARATORS = (",", ";", "\t")
+_SNIFF_BYTES = 64 * 1024
+_FILL_HINT = ("Fix the file, or fill them forward (fill_missing=True; CLI --fill_missing; "
+              "the app's fill-missing option).")
+
+CsvSource = Union[str, os.PathLike, bytes, BinaryIO]
+
+
+@dataclass
+class _ReadResult:
+    frame: pd.DataFrame  # 'date' + float64 channels, sorted by time
+    warnings: list[str]
+    encoding: str
+    separator: str
+
+
+def read_series_csv(source: CsvSource, fill_missing: bool = False,
+                    max_bytes: int = MAX_CSV_BYTES) -> tuple[pd.DataFrame, list[str]]:
+    """Read and check a CSV: a frame with a 'date' column then numeric channels, plus warnings.
+
+    ``source`` is a path, the file's bytes, or a binary file object (an upload). Encodings:
+    UTF-8, UTF-8 with BOM, UTF-16 (by BOM), GBK; separators: comma, semicolon, tab (sniffed).
+    Timestamps with a UTC offset are converted to UTC and stored without a zone.
+    """
+    result = _read(source, fill_missing, max_bytes)
+    return result.frame, result.warnings
+
+
+def _read(source: CsvSource, fill_missing: bool, max_bytes: int) -> _ReadResult:
+    label, payload, size = _open_source(source)
+    if size > max_bytes:
+        raise DataError(f"{label} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit for a CSV. "
+                        "Use a shorter or narrower file (fewer rows or channels).")
+    head = _read_head(payload)
+    if not head.strip():
+        raise DataError(f"{label} is empty: expected a header line (date, channels...) and data rows.")
+    encodings = _candidate_encodings(head)
+    separator, decimal = _sniff_separator(head, encodings[0])
+    raw, encoding = _parse(label, payload, encodings, separator, decimal)
+    messages: list[str] = []
+    if encoding == "gbk":
+        messages.append(f"{label} is not UTF-8: it was read as GBK.")
+    frame = _check_frame(label, raw, fill_missing, messages)
+    return _ReadResult(frame, messages, encoding, separator)
+
+
+def _open_source(source: CsvSource) -> tuple[str, str | bytes, int]:
+    """(label for messages, path string or bytes, size in bytes)."""
+    if isinstance(source, (bytes, bytearray)):
+        return "The uploaded CSV", bytes(source), len(source)
+    if hasattr(source, "getvalue") or hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        data = source.getvalue() if hasattr(source, "getvalue") else source.read()
+        return (f"The file {name}" if name else "The uploaded CSV"), bytes(data), len(data)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise DataError(f"CSV file not found: {path}. Check the path (relative paths start at "
+                        f"{Path.cwd()}).")
+    return f"The file {path}", str(path), path.stat().st_size
+
+
+def _read_head(payload: str | bytes) -> bytes:
+    if isinstance(payload, bytes):
+        return payload[:_SNIFF_BYTES]
+    with open(payload, "rb") as handle:
+        return handle.read(_SNIFF_BYTES)
+
+
+def _candidate_encodings(head: bytes) -> list[str]:
+    if head.startswith(b"\xef\xbb\xbf"):
+        return ["utf-8-sig"]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ["utf-16"]
+    return ["utf-8", "gbk"]
+
+
+def _sniff_separator(head: bytes, encoding: str) -> tuple[str, str]:
+    """The separator whose count is the same on the header and the first data lines; the decimal mark."""
+    text = head.decode(encoding, errors="replace")
+    lines = [line for line in text.splitlines()[:7] if line.strip()]
+    if len(lines) > 1 and len(head) == _SNIFF_BYTES:
+        lines = lines[:-1]  # the last line may be cut off
+    header, body = lines[0], lines[1:]
+    counts = {sep: [line.count(sep) for line in lines] for sep in SEPARATORS}
+    consistent = [sep for sep in SEPARATORS if counts[sep][0] > 0 and len(set(counts[sep])) == 1]
+    pool = consistent or [sep for sep in SEPARATORS if header.count(sep) > 0] or [","]
+    separator = max(pool, key=lambda sep: counts[sep][0])
+    # "1,5" with a semicolon or tab separator: a decimal comma (European spreadsheets).
+    decimal = "," if separator != "," and any(re.search(r"\d,\d", line) for line in body) else "."
+    return separator, decimal
+
+
+def _parse(label: str, payload: str | bytes, encodings: list[str], separator: str,
+           decimal: str) -> tuple[pd.DataFrame, str]:
+    for encoding in encodings:
+        handle = io.BytesIO(payload) if isinstance(payload, bytes) else payload
+        try:
+            frame = pd.read_csv(handle, sep=separator, decimal=decimal, encoding=encoding,
+                                skipinitialspace=True, index_col=False, low_memory=False)
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{label} is empty: expected a header line and data rows.") from None
+        except pd.errors.ParserError as error:
+            raise DataError(f"{label} could not be parsed as CSV ({str(error).strip()}). Every line must have "
+                            "as many fields as the header.") from None
+        return frame, encoding
+    raise DataError(f"{label} is neither UTF-8 nor GBK text. Save it as UTF-8 CSV and try again.")
+
+
+def _check_frame(label: str, raw: pd.DataFrame, fill_missing: bool, messages: list[str]) -> pd.DataFrame:
+    raw.columns = [str(name).strip() for name in raw.columns]
+    empty_extra = [name for name in raw.columns if name.startswith("Unnamed:") and raw[name].isna().all()]
+    if empty_extra:  # trailing separators, as spreadsheets often write
+        raw = raw.drop(columns=empty_extra)
+        messages.append(f"Dropped {len(empty_extra)} empty unnamed column(s) (trailing separators).")
+    if raw.shape[1] < 2:
+        raise DataError(f"{label} has {raw.shape[1]} column(s): expected a date column and at least one "
+                        "numeric channel, separated by ',', ';' or tab.")
+    repeated = sorted({name for name in raw.columns if list(raw.columns).count(name) > 1})
+    if repeated:
+        raise DataError(f"{label} repeats column name(s) {_names(repeated)}: give every column its own name.")
+    if len(raw) < MIN_ROWS:
+        raise DataError(f"{label} has {len(raw)} data row(s): a series needs at least {MIN_ROWS} rows, and "
+                        "training needs seq_len + pred_len rows in each of the train, val and test splits.")
+    date_name = _find_date_column(raw)
+    if date_name is None:
+        raise DataError(f"{label} has no date column: name one 'date' (or time, timestamp, datetime), or put "
+                        f"the timestamps in the first column. Columns found: {_names(list(raw.columns))}.")
+    lines = np.arange(len(raw)) + 2  # file line of each row; line 1 is the header
+    dates = _parse_dates(label, raw[date_name], lines)
+    channel_names = [name for name in raw.columns if name != date_name]
+    values = _numeric_channels(label, raw, channel_names, lines)  # (L, N) float64
+    _check_infinite(label, values, channel_names, lines)
+    values = _handle_missing(label, values, channel_names, lines, fill_missing, messages)
+    for index in np.flatnonzero(np.ptp(values, axis=0) == 0):
+        messages.append(f"Channel '{channel_names[index]}' is constant ({values[0, index]:g}): it is scaled "
+                        "with std 1 instead of 0 and stays at 0 after scaling.")
+    dates, values, lines = _sort_by_time(dates, values, lines, messages)
+    _warn_gaps(dates, messages)
+    frame = pd.DataFrame(values, columns=channel_names)
+    frame.insert(0, "date", dates)
+    return frame
+
+
+def _find_date_column(raw: pd.DataFrame) -> str | None:
+    for name in raw.columns:
+        if name.lower() in DATE_COLUMN_NAMES:
+            return name
+    first = raw.columns[0]
+    column = raw[first]
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return None  # numbers would parse as nanoseconds since 1970
+    sample = column.dropna().iloc[:200]  # enough to decide, cheap on long files
+    if sample.empty:
+        return None
+    with py_warnings.catch_warnings():
+        py_warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(sample, format="mixed", errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            return None
+    return first if parsed.notna().mean() >= 0.5 else None
+
+
+def _parse_dates(label: str, column: pd.Series, lines: np.ndarray) -> pd.Series:
+    text = column.astype(str).where(column.notna()) if pd.api.types.is_numeric_dtype(column) else column
+    with py_warnings.catch_warnings():
+        py_warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(text)  # one inferred format: fast
+            if parsed.dt.tz is not None:
+                parsed = parsed.dt.tz_convert(None)
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True).dt.tz_convert(None)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        shown = ", ".join(f"line {lines[i]} ({'empty' if pd.isna(column.iloc[i]) else repr(str(column.iloc[i]))})"
+                          for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise DataError(f"{label}: the date column '{column.name}' has {bad.size} cell(s) that are empty or not "
+                        f"dates: {shown}{more}. Fix or remove those rows.")
+    return parsed.reset_index(drop=True).astype("datetime64[ns]")
+
+
+def _numeric_channels(label: str, raw: pd.DataFrame, names: list[str], lines: np.ndarray) -> np.ndarray:
+    values = np.empty((len(raw), len(names)), dtype=np.float64)
+    problems = []
+    for index, name in enumerate(names):
+        column = raw[name]
+        if pd.api.types.is_bool_dtype(column):
+            problems.append(f"column '{name}' holds true/false values (line {lines[0]}: {str(column.iloc[0])!r})")
+            continue
+        if pd.api.types.is_numeric_dtype(column):
+            values[:, index] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        converted = pd.to_numeric(column, errors="coerce")
+        text = column.astype(str).str.strip()
+        bad = np.flatnonzero((converted.isna() & column.notna() & (text != "")).to_numpy())
+        if bad.size:
+            first = bad[0]
+            problems.append(f"column '{name}' is not numeric: line {lines[first]} holds "
+                            f"{str(column.iloc[first])!r} ({bad.size} such cell(s))")
+            continue
+        values[:, index] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    if problems:
+        raise DataError(f"{label}: " + "; ".join(problems[:5])
+                        + (f"; and {len(problems) - 5} more column(s)" if len(problems) > 5 else "")
+                        + ". Every column except the date must hold numbers: fix those cells or remove the column.")
+    return values
+
+
+def _cells(mask: np.ndarray, names: list[str], lines: np.ndarray) -> str:
+    """'column 'a' at lines 3, 9; column 'b' at line 4' for the first few columns and lines."""
+    parts = []
+    columns = np.flatnonzero(mask.any(axis=0))
+    for index in columns[:5]:
+        rows = np.flatnonzero(mask[:, index])
+        shown = ", ".join(str(lines[row]) for row in rows[:5])
+        more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+        parts.append(f"column '{names[index]}' at line{'s' if rows.size > 1 else ''} {shown}{more}")
+    if columns.size > 5:
+        parts.append(f"and {columns.size - 5} more column(s)")
+    return "; ".join(parts)
+
+
+def _check_infinite(label: str, values: np.ndarray, names: list[str], lines: np.ndarray) -> None:
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise DataError(f"{label}: {int(infinite.sum())} infinite value(s): {_cells(infinite, names, lines)}. "
+                        "Infinite values are never filled: replace them in the file.")
+
+
+def _handle_missing(label: str, values: np.ndarray, names: list[str], lines: np.ndarray,
+                    fill_missing: bool, messages: list[str]) -> np.ndarray:
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    empty = [names[i] for i in np.flatnonzero(missing.all(axis=0))]
+    if empty:
+        raise DataError(f"{label}: column(s) {_names(empty)} hold no values at all: remove them.")
+    if not fill_missing:
+        raise DataError(f"{label}: {int(missing.sum())} missing value(s) (NaN or empty cells): "
+                        f"{_cells(missing, names, lines)}. {_FILL_HINT}")
+    # In file order: each gap takes the last value before it; a leading gap takes the first value after.
+    filled = pd.DataFrame(values).ffill().bfill().to_numpy()
+    messages.append(f"Filled {int(missing.sum())} missing value(s) forward (leading ones backward): "
+                    f"{_cells(missing, names, lines)}.")
+    return filled
+
+
+def _sort_by_time(dates: pd.Series, values: np.ndarray, lines: np.ndarray,
+                  messages: list[str]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    stamps = dates.to_numpy()
+    if not dates.is_monotonic_increasing:
+        first_back = lines[int(np.flatnonzero(np.diff(stamps) < np.timedelta64(0))[0]) + 1]
+        order = np.argsort(stamps, kind="stable")  # rows with equal times keep their file order
+        stamps, values, lines = stamps[order], values[order], lines[order]
+        messages.append(f"Timestamps are not in increasing order (first step back at line {first_back}): "
+                        "rows were sorted by time (stable sort).")
+    dates = pd.Series(stamps, name="date")
+    duplicated = dates.duplicated().to_numpy()
+    if duplicated.any():
+        first = int(np.flatnonzero(duplicated)[0])
+        messages.append(f"{int(duplicated.sum())} duplicated timestamp(s), first {dates.iloc[first]} "
+                        f"(line {lines[first]}): all rows were kept.")
+    return dates, values, lines
+
+
+def _warn_gaps(dates: pd.Series, messages: list[str]) -> None:
+    freq = guess_freq(dates)
+    if not freq:
+        return
+    step = step_of(freq)
+    if step >= pd.Timedelta(days=28):
+        return  # calendar months and years have no fixed length
+    steps = np.diff(dates.to_numpy())
+    gaps = np.flatnonzero(steps > step.to_timedelta64())
+    if gaps.size:
+        largest = gaps[np.argmax(steps[gaps])]
+        messages.append(f"{gaps.size} gap(s) longer than the usual step of {freq} (largest: "
+                        f"{_duration(pd.Timedelta(steps[largest]))} after {dates.iloc[largest]}); windows span them as if "
+                        "the rows were consecutive.")
+
+
+def _duration(delta: pd.Timedelta) -> str:
+    """'1h40min', '3d', '45s'."""
+    seconds = int(delta.total_seconds())
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{value}{unit}" for value, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")) if value]
+    return "".join(parts) or "0s"
+
+
+def _names(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@dataclass
+class CheckReport:
+    """What `data check` and the app's upload show about a CSV."""
+
+    source: str
+    rows: int
+    channels: list[str]
+    start: str  # first timestamp, ISO format
+    end: str
+    freq: str  # guessed step ("h", "15min", ...); "" when unknown
+    period: int  # seasonal period for that step
+    encoding: str
+    separator: str
+    warnings: list[str] = field(default_factory=list)
+    seq_len: int | None = None
+    pred_len: int | None = None
+    borders: dict[str, tuple[int, int]] | None = None  # 7/1/2 split, when lengths were given
+    windows: dict[str, int] | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few lines of plain text for the terminal."""
+        separator = {"\t": "tab"}.get(self.separator, repr(self.separator))
+        lines = [f"{self.source}: OK",
+                 f"rows      {self.rows} ({self.start} .. {self.end})",
+                 f"channels  {len(self.channels)}: {', '.join(self.channels[:10])}"
+                 + (f", ... ({len(self.channels) - 10} more)" if len(self.channels) > 10 else ""),
+                 f"freq      {self.freq or 'unknown'} (seasonal period {self.period})",
+                 f"format    {self.encoding}, separator {separator}"]
+        if self.windows is not None and self.borders is not None:
+            lines.append(f"windows   seq_len {self.seq_len}, pred_len {self.pred_len}, 7/1/2 split:")
+            for split in SPLITS:
+                start, end = self.borders[split]
+                lines.append(f"  {split:<5}   rows [{start}, {end})  windows {self.windows[split]}")
+        lines += [f"warning   {message}" for message in self.warnings]
+        return "\n".join(lines)
+
+
+def check_csv(path: CsvSource, seq_len: int | None = None, pred_len: int | None = None,
+              fill_missing: bool = False) -> CheckReport:
+    """Read a CSV as ``read_series_csv`` does and report it; with lengths, check every split has windows.
+
+    The split is the generic 7/1/2 rule used for custom files; too few rows in any split is a
+    DataError stating the rows needed and found per split.
+    """
+    if (seq_len is None) != (pred_len is None):
+        raise DataError("Give both seq_len and pred_len to count windows, or neither.")
+    result = _read(path, fill_missing, MAX_CSV_BYTES)
+    frame = result.frame
+    freq = guess_freq(frame["date"])
+    report = CheckReport(
+        source=str(path) if isinstance(path, (str, os.PathLike)) else "uploaded CSV",
+        rows=len(frame), channels=[name for name in frame.columns if name != "date"],
+        start=str(frame["date"].iloc[0]), end=str(frame["date"].iloc[-1]), freq=freq,
+        period=seasonal_period(freq), encoding=result.encoding, separator=result.separator,
+        warnings=result.warnings)
+    if seq_len is not None and pred_len is not None:
+        if seq_len < 1 or pred_len < 1:
+            raise DataError(f"seq_len and pred_len must be positive, not {seq_len} and {pred_len}.")
+        borders = split_borders("ratio", len(frame), seq_len)
+        check_split_lengths(borders, seq_len, pred_len, rule="ratio", rows=len(frame))
+        report.seq_len, report.pred_len, report.borders = seq_len, pred_len, borders
+        report.windows = {split: window_count(end - start, seq_len, pred_len) for split, (start, end) in borders.items()}
+    return report

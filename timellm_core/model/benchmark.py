@@ -1,0 +1,312 @@
+"""Speed and memory of the unoptimised, exact and fast paths (issue: train and inspect faster, same math).
+
+The backbone is a randomly initialised LLaMA shaped like SmolLM2-135M cut to 6 layers (no download);
+its tokenizer is the real SmolLM2 one when ``base_models/SmolLM2-135M`` is present, else the tiny
+one (the output says which: prompt lengths, hence timings, depend on it). Each path runs in a fresh
+subprocess so that its peak resident memory is its own.
+
+Run ``python -m timellm_core bench`` (or ``benchmarks/bench_speed.py``); this module is also the
+worker those spawn: ``python -m timellm_core.model.benchmark --worker PATH SETTINGS_JSON``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PATHS = ("unoptimized", "exact", "fast")
+SMOLLM2_SHAPE = dict(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, intermediate_size=1536,
+                     vocab_size=49152, rms_norm_eps=1e-5, max_position_embeddings=8192, tie_word_embeddings=True,
+                     bos_token_id=1, eos_token_id=2, pad_token_id=2)
+# A dataset description of the usual length (the benchmark must not depend on the data layer).
+BENCH_DESCRIPTION = (
+    "The Electricity Transformer Temperature dataset records, every hour for two years, the oil temperature "
+    "of power transformers at two substations in China together with six measurements of the electrical "
+    "load they carry (high, middle and low useful and useless load). Oil temperature tells how hot a "
+    "transformer runs, so forecasting it helps operators plan the load they can safely put on the grid. ")
+
+
+@dataclass
+class BenchSettings:
+    """The configuration of issue 8 (batch 8 x 7 channels, T 512, pred 96, d_model 32, d_ff 32)."""
+
+    batch_size: int = 8
+    channels: int = 7
+    seq_len: int = 512
+    pred_len: int = 96
+    d_model: int = 32
+    d_ff: int = 32
+    llm_layers: int = 6
+    steps: int = 5  # measured steps per path (median reported)
+    warmup: int = 1
+    eval_steps: int = 5
+    seed: int = 2021
+
+
+def smollm2_tokenizer() -> tuple[Any, str]:
+    """The real SmolLM2 tokenizer if its folder is present, else the tiny test tokenizer."""
+    from timellm_core.backbones import base_models_dir, tiny_tokenizer
+
+    folder = base_models_dir() / "SmolLM2-135M"
+    if (folder / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), f"SmolLM2-135M ({folder})"
+    return tiny_tokenizer("tiny-llama"), "tiny-llama (base_models/SmolLM2-135M not found)"
+
+
+def smollm2_shaped_backbone(llm_layers: int = 6, seed: int = 0):
+    """A random LLaMA with SmolLM2-135M's shape, frozen, in eval mode, on the CPU."""
+    from transformers import LlamaConfig, LlamaModel
+
+    from timellm_core.backbones import Backbone, BackboneSpec
+
+    tokenizer, tokenizer_label = smollm2_tokenizer()
+    config = LlamaConfig(num_hidden_layers=llm_layers, attn_implementation="sdpa", **SMOLLM2_SHAPE)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaModel(config).float().eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    spec = BackboneSpec(name="smollm2-135m-shaped (random)", family="llama", tiny=True, pretrained=False)
+    backbone = Backbone(spec=spec, model=model, tokenizer=tokenizer, family="llama",
+                        hidden_size=config.hidden_size, num_layers=llm_layers, vocab_size=config.vocab_size,
+                        causal=True)
+    return backbone, tokenizer_label
+
+
+def model_config(settings: BenchSettings, path: str):
+    from timellm_core.config import TimeLLMConfig
+
+    return TimeLLMConfig(seq_len=settings.seq_len, pred_len=settings.pred_len, d_model=settings.d_model,
+                         d_ff=settings.d_ff, optimize=path != "unoptimized", fast=path == "fast",
+                         description=BENCH_DESCRIPTION)
+
+
+def bench_batch(settings: BenchSettings, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random-walk windows (scaled) and targets, seeded."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    batch = batch_size or settings.batch_size
+    steps = torch.randn(batch, settings.seq_len + settings.pred_len, settings.channels, generator=generator)
+    series = steps.cumsum(dim=1) / 10.0
+    return series[:, :settings.seq_len].contiguous(), series[:, settings.seq_len:].contiguous()
+
+
+def _build(settings: BenchSettings, path: str):
+    from timellm_core.model.timellm import TimeLLM
+
+    backbone, tokenizer_label = smollm2_shaped_backbone(settings.llm_layers)
+    torch.manual_seed(settings.seed)
+    return TimeLLM(model_config(settings, path), backbone), tokenizer_label
+
+
+def measure_path(settings: BenchSettings, path: str) -> dict[str, Any]:
+    """Train-step and eval-forward medians of one path in this process, and this process's peak RSS."""
+    model, tokenizer_label = _build(settings, path)
+    x, y = bench_batch(settings)
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
+    model.train()
+    train_times = []
+    for step in range(settings.warmup + settings.steps):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if step >= settings.warmup:
+            train_times.append(time.perf_counter() - start)
+    model.eval()
+    eval_times = []
+    with torch.no_grad():
+        for step in range(settings.warmup + settings.eval_steps):
+            start = time.perf_counter()
+            model(x)
+            if step >= settings.warmup:
+                eval_times.append(time.perf_counter() - start)
+    tokens = model.prompt_tokenizer.tokenize(model.prompt_builder.build(
+        _statistics(model, x)))
+    return {
+        "train_step_s": statistics.median(train_times),
+        "eval_step_s": statistics.median(eval_times),
+        "train_step_all_s": train_times,
+        "eval_step_all_s": eval_times,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "prompt_prefix_tokens": int(tokens.prefix_ids.shape[0]),
+        "prompt_series_tokens_mean": float(tokens.series_mask.sum(dim=1).float().mean()),
+        "patch_count": model.patch_count,
+        "tokenizer": tokenizer_label,
+    }
+
+
+def _statistics(model, x: torch.Tensor):
+    from timellm_core.model.prompt import prompt_statistics
+
+    normalized, _ = model.normalization.normalize(x)
+    series = normalized.permute(0, 2, 1).reshape(-1, x.shape[1])
+    return prompt_statistics(series, model.config.top_k_lags)
+
+
+def measure_exactness(settings: BenchSettings) -> dict[str, Any]:
+    """Max relative difference of the exact path's forecast and gradients from the unoptimised path's.
+
+    Same weights, same input, eval mode (no dropout), autograd on. For each tensor (the forecast and
+    every parameter's gradient) the difference is max|a - b| / max|b|; a gradient whose size is
+    below 1e-6 of the largest gradient (it is zero in exact arithmetic, e.g. the key projection's
+    bias under softmax) is measured against that floor instead. The largest over all tensors is reported.
+    """
+    from timellm_core.model.timellm import TimeLLM
+
+    backbone, _ = smollm2_shaped_backbone(settings.llm_layers)
+    torch.manual_seed(settings.seed)
+    exact = TimeLLM(model_config(settings, "exact"), backbone).eval()
+    reference = TimeLLM(model_config(settings, "unoptimized"), backbone).eval()
+    reference.load_trainable_state_dict(exact.trainable_state_dict())
+    x, y = bench_batch(settings)
+    results = {}
+    for name, model in (("exact", exact), ("unoptimized", reference)):
+        model.zero_grad(set_to_none=True)
+        forecast = model(x)
+        torch.nn.functional.mse_loss(forecast, y).backward()
+        results[name] = [forecast.detach()] + [p.grad.detach().clone() for p in model.trainable_parameters()]
+    forecast_diff = max_relative_difference(results["exact"][:1], results["unoptimized"][:1])
+    gradient_diff = max_relative_difference(results["exact"][1:], results["unoptimized"][1:])
+    return {"exact_max_rel_diff": max(forecast_diff, gradient_diff),
+            "exact_forecast_max_rel_diff": forecast_diff, "exact_gradient_max_rel_diff": gradient_diff}
+
+
+def max_relative_difference(candidates: list[torch.Tensor], references: list[torch.Tensor]) -> float:
+    """max over tensors of max|a - b| / max(max|b|, 1e-6 * largest max|b|)."""
+    scales = [reference.abs().max().item() for reference in references]
+    floor = 1e-6 * max(scales)
+    return max((candidate - reference).abs().max().item() / max(scale, floor, 1e-30)
+               for candidate, reference, scale in zip(candidates, references, scales))
+
+
+def measure_trace_forward(settings: BenchSettings, backbone_name: str | None = None,
+                          repeats: int = 3) -> dict[str, Any]:
+    """One ETTh1-shaped window (1 x T x 7) forward with trace: the first call and the median of the next."""
+    from timellm_core.model.timellm import TimeLLM
+
+    if backbone_name is None:
+        backbone, label = smollm2_shaped_backbone(settings.llm_layers)
+        label = f"random SmolLM2-shaped, tokenizer {label}"
+    else:
+        from timellm_core.backbones import load_backbone
+        from timellm_core.config import BackboneConfig
+
+        backbone = load_backbone(BackboneConfig(name=backbone_name, llm_layers=settings.llm_layers), device="cpu")
+        label = f"{backbone_name} (pretrained, {settings.llm_layers} layers)"
+    torch.manual_seed(settings.seed)
+    model = TimeLLM(model_config(settings, "exact"), backbone).eval()
+    x, _ = bench_batch(settings, batch_size=1)
+    times = []
+    with torch.no_grad():
+        for _ in range(1 + repeats):
+            start = time.perf_counter()
+            model(x, trace=True)
+            times.append(time.perf_counter() - start)
+    return {"backbone": label, "first_s": times[0], "median_s": statistics.median(times[1:])}
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+
+
+# -- orchestration: one subprocess per measurement -------------------------------------------------
+
+def _in_subprocess(task: str, settings: BenchSettings, extra: str = "") -> dict[str, Any]:
+    command = [sys.executable, "-m", "timellm_core.model.benchmark", "--worker", task,
+               json.dumps(dataclasses.asdict(settings)), extra]
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker {task} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "load_average_1m_before": os.getloadavg()[0]}
+
+
+def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=None) -> dict[str, Any]:
+    """All measurements of issue 8 plus the one-window trace forward of issue 5."""
+    say = progress or (lambda message: None)
+    results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts()}
+    for path in PATHS:
+        say(f"measuring the {path} path ...")
+        results[path] = _in_subprocess("path", settings, path)
+    say("comparing exact and unoptimised forecasts and gradients ...")
+    results.update(_in_subprocess("exactness", settings))
+    say("timing one traced window ...")
+    results["trace_forward_1x512x7"] = [_in_subprocess("trace", settings)]
+    from timellm_core.backbones import base_models_dir
+
+    if include_real and (base_models_dir() / "SmolLM2-135M" / "config.json").is_file():
+        say("timing one traced window with the real SmolLM2-135M ...")
+        results["trace_forward_1x512x7"].append(_in_subprocess("trace", settings, "smollm2-135m"))
+    unoptimized = results["unoptimized"]
+    results["tokenizer"] = unoptimized["tokenizer"]
+    results["speedup_exact"] = unoptimized["train_step_s"] / results["exact"]["train_step_s"]
+    results["speedup_fast"] = unoptimized["train_step_s"] / results["fast"]["train_step_s"]
+    results["eval_speedup_exact"] = unoptimized["eval_step_s"] / results["exact"]["eval_step_s"]
+    results["eval_speedup_fast"] = unoptimized["eval_step_s"] / results["fast"]["eval_step_s"]
+    results["memory_ratio_exact"] = results["exact"]["peak_rss_bytes"] / unoptimized["peak_rss_bytes"]
+    results["memory_ratio_fast"] = results["fast"]["peak_rss_bytes"] / unoptimized["peak_rss_bytes"]
+    results["machine"]["load_average_1m_after"] = os.getloadavg()[0]
+    results["targets"] = targets(results)
+    return results
+
+
+def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target of issue 8 with the measured value and whether it is met."""
+    checks = {
+        "exact train step >= 3x faster": (results["speedup_exact"], results["speedup_exact"] >= 3.0),
+        "exact peak memory <= 0.4x": (results["memory_ratio_exact"], results["memory_ratio_exact"] <= 0.4),
+        "exact max relative difference <= 1e-4": (results["exact_max_rel_diff"], results["exact_max_rel_diff"] <= 1e-4),
+        "fast train step >= 8x faster": (results["speedup_fast"], results["speedup_fast"] >= 8.0),
+        "exact eval forward >= 5x faster": (results["eval_speedup_exact"], results["eval_speedup_exact"] >= 5.0),
+    }
+    return {name: {"value": value, "met": bool(met)} for name, (value, met) in checks.items()}
+
+
+def _worker(task: str, settings_json: str, extra: str) -> None:
+    settings = BenchSettings(**json.loads(settings_json))
+    if task == "path":
+        result = measure_path(settings, extra)
+    elif task == "exactness":
+        result = measure_exactness(settings)
+    elif task == "trace":
+        result = measure_trace_forward(settings, extra or None)
+    else:
+        raise SystemExit(f"unknown benchmark task {task!r}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "")
+    else:
+        raise SystemExit("usage: python -m timellm_core bench")

@@ -1,0 +1,211 @@
+"""How the frozen LLM is run over [prompt][reprogrammed patches], spec 2.9, exactly and fast.
+
+Sequence layout, the same in every path::
+
+    [shared prefix (Lp)][left padding][per-series statistics][P reprogrammed patches]
+
+The attention mask is 0 on the padding and the position ids are cumsum(mask) - 1, so every
+series sees contiguous positions whatever its padding, and the patches are the last P positions.
+
+Paths:
+- full (``optimize=False``, and every bidirectional backbone): the whole sequence in one call.
+  With ``optimize=False`` it is run the reference's way: eager attention returning every attention
+  map and hidden state, autograd through the whole prompt.
+- cached (the default for causal backbones): the shared prefix is run once under no_grad and its
+  key/value cache memoised (recomputed when its token ids, the backbone, dtype or autocast change);
+  each batch expands it to B*N rows (views), runs the statistics part under no_grad with it, then
+  runs only the P patch positions with autograd. Nothing trainable precedes the prompt, so the
+  prompt's keys and values are constants and the result is the full path's, up to rounding.
+  A fresh cache object is made per batch: forward mutates the cache it is given, never the memo.
+
+The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed function here.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from timellm_core.backbones.base import Backbone
+
+_LOCKS: "weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def backbone_lock(model: torch.nn.Module) -> threading.RLock:
+    """One lock per loaded LLM: its attention implementation is switched per call, so calls take turns."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+def _configs(model: torch.nn.Module) -> list:
+    """Every distinct config object in the model: layers may hold another one than the model's own
+    (e.g. after truncation replaced ``model.config``), and each layer reads its own."""
+    found = {}
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            found[id(config)] = config
+    return list(found.values())
+
+
+@contextmanager
+def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None]:
+    """Run with ``eager`` (attention maps) or ``sdpa`` (fast), then restore what the model had.
+
+    Callers hold ``backbone_lock(model)``: the switch is visible to every user of the model.
+    """
+    configs = [config for config in _configs(model) if config._attn_implementation != name]
+    previous = [config._attn_implementation for config in configs]
+    for config in configs:
+        config._attn_implementation = name
+    try:
+        yield
+    finally:
+        for config, value in zip(configs, previous):
+            config._attn_implementation = value
+
+
+def layout_positions(mask: torch.Tensor) -> torch.Tensor:
+    """(B*N, L) attention mask -> position ids counting only real tokens."""
+    return (mask.cumsum(dim=-1) - 1).clamp(min=0)
+
+
+@dataclass
+class LLMOutput:
+    """What the LLM gives back for the patch positions."""
+
+    patch_hidden: torch.Tensor  # (B*N, P, D) last hidden state (final norm included), float32
+    attentions: list[torch.Tensor] | None  # per layer (B*N, heads, P, L): rows of the patch queries
+    path: str  # "cached" | "full" | "reference"
+
+
+class LLMRunner:
+    """Runs one backbone's frozen LLM; memoises the shared prefix's key/value cache."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        self.backbone = backbone
+        self._prefix_key: tuple | None = None
+        self._prefix_cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per layer (1, kv, Lp, hd)
+        self._prefix_guard = threading.Lock()
+        self.prefix_computations = 0  # how many times the prefix ran (tests read it)
+        self._supports_cache: bool | None = None
+
+    @property
+    def supports_cache(self) -> bool:
+        """Causal backbones whose cache layers are plain dynamic ones (no sliding windows)."""
+        if self._supports_cache is None:
+            self._supports_cache = False
+            if self.backbone.causal:
+                from transformers import DynamicCache
+                from transformers.cache_utils import DynamicLayer
+
+                layers = DynamicCache(config=self.backbone.model.config).layers
+                self._supports_cache = (len(layers) == self.backbone.num_layers
+                                        and all(type(layer) is DynamicLayer for layer in layers))
+        return self._supports_cache
+
+    def run(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
+            patches: torch.Tensor, *, optimize: bool = True, output_attentions: bool = False) -> LLMOutput:
+        """prefix (Lp,), series (B*N, Ls) + mask, patches (B*N, P, D) -> the patch positions' output."""
+        device = self.backbone.device
+        prefix_ids, series_ids, series_mask = prefix_ids.to(device), series_ids.to(device), series_mask.to(device)
+        with backbone_lock(self.backbone.model):
+            if optimize and self.supports_cache:
+                return self._run_cached(prefix_ids, series_ids, series_mask, patches, output_attentions)
+            return self._run_full(prefix_ids, series_ids, series_mask, patches, output_attentions,
+                                  reference=not optimize)
+
+    # -- full sequence ---------------------------------------------------------------------------
+
+    def _run_full(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
+                  patches: torch.Tensor, output_attentions: bool, reference: bool) -> LLMOutput:
+        backbone, model = self.backbone, self.backbone.model
+        series, patch_count = patches.shape[0], patches.shape[1]
+        prompt = torch.cat([backbone.embed(prefix_ids).unsqueeze(0).expand(series, -1, -1),
+                            backbone.embed(series_ids)], dim=1)  # (B*N, Lp + Ls, D)
+        embeds = torch.cat([prompt, patches.to(prompt.dtype)], dim=1)  # (B*N, L, D)
+        mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, L)
+        want_maps = reference or output_attentions
+        with attention_implementation(model, "eager" if want_maps else "sdpa"):
+            out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=layout_positions(mask),
+                        use_cache=False, output_attentions=want_maps, output_hidden_states=reference)
+        attentions = None
+        if output_attentions:
+            attentions = [layer[:, :, -patch_count:, :] for layer in out.attentions]  # (B*N, heads, P, L)
+        return LLMOutput(patch_hidden=out.last_hidden_state[:, -patch_count:].float(), attentions=attentions,
+                         path="reference" if reference else "full")
+
+    # -- cached prefix ----------------------------------------------------------------------------
+
+    def _run_cached(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
+                    patches: torch.Tensor, output_attentions: bool) -> LLMOutput:
+        backbone, model = self.backbone, self.backbone.model
+        series, patch_count = patches.shape[0], patches.shape[1]
+        prefix_len, series_len = prefix_ids.shape[0], series_ids.shape[1]
+        mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, Lp + Ls + P)
+        positions = layout_positions(mask)
+        cache = self._expanded_prefix_cache(prefix_ids, series)
+        with attention_implementation(model, "sdpa"):
+            if series_len:
+                with torch.no_grad():
+                    model(inputs_embeds=backbone.embed(series_ids), attention_mask=mask[:, :prefix_len + series_len],
+                          position_ids=positions[:, prefix_len:prefix_len + series_len], cache=cache, use_cache=True)
+        with attention_implementation(model, "eager" if output_attentions else "sdpa"):
+            out = model(inputs_embeds=patches.to(backbone.compute_dtype), attention_mask=mask,
+                        position_ids=positions[:, -patch_count:], cache=cache, use_cache=True,
+                        output_attentions=output_attentions)
+        attentions = list(out.attentions) if output_attentions else None  # (B*N, heads, P, L) each
+        return LLMOutput(patch_hidden=out.last_hidden_state.float(), attentions=attentions, path="cached")
+
+    def _expanded_prefix_cache(self, prefix_ids: torch.Tensor, series: int):
+        """A fresh cache whose layers hold the memoised prefix keys/values expanded to B*N rows (views)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.backbone.model.config)
+        for layer, (keys, values) in zip(cache.layers, self._prefix_key_values(prefix_ids)):
+            layer.lazy_initialization(keys, values)
+            layer.keys = keys.expand(series, -1, -1, -1)  # (B*N, kv_heads, Lp, head_dim), no copy
+            layer.values = values.expand(series, -1, -1, -1)
+        return cache
+
+    def _prefix_key_values(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        model = self.backbone.model
+        device_type = prefix_ids.device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        key = (id(model), tuple(prefix_ids.tolist()), self.backbone.compute_dtype, prefix_ids.device,
+               autocast, torch.get_autocast_dtype(device_type) if autocast else None,
+               sum(parameter._version for parameter in model.parameters()))
+        with self._prefix_guard:
+            if self._prefix_key != key or self._prefix_cache is None:
+                self._prefix_cache = self._compute_prefix(prefix_ids)
+                self._prefix_key = key
+            return self._prefix_cache
+
+    def _compute_prefix(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        from transformers import DynamicCache
+
+        model = self.backbone.model
+        cache = DynamicCache(config=model.config)
+        # Normal tensors even when called under inference_mode: the memo is reused by training steps.
+        with torch.inference_mode(False), torch.no_grad(), attention_implementation(model, "sdpa"):
+            ids = prefix_ids.clone().unsqueeze(0)  # (1, Lp)
+            model(inputs_embeds=self.backbone.embed(ids), attention_mask=torch.ones_like(ids),
+                  position_ids=torch.arange(ids.shape[1], device=ids.device).unsqueeze(0), cache=cache,
+                  use_cache=True)
+        self.prefix_computations += 1
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    @staticmethod
+    def _layout_mask(prefix_ids: torch.Tensor, series_mask: torch.Tensor, patch_count: int) -> torch.Tensor:
+        series = series_mask.shape[0]
+        ones = series_mask.new_ones
+        return torch.cat([ones((series, prefix_ids.shape[0])), series_mask, ones((series, patch_count))], dim=1)
