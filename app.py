@@ -12,17 +12,23 @@ from pages._sidebar import render_sidebar
 
 st.set_page_config(page_title="Time-LLM explorer", page_icon=":material/timeline:", layout="wide")
 
+# Every url_path differs from its file's name on purpose. Streamlit still knows the old "pages/
+# folder" mode: when the first run of a server process asks for a page by a URL that matches a file
+# in pages/ (a bookmark of /train after a restart), it runs that file alone, without this script,
+# the sidebar or the navigation, for every session. A URL that matches no file name makes it run
+# this script instead, whose st.navigation then turns that mode off for the whole process.
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
-        st.Page("pages/backbone.py", title="Backbone", icon=":material/memory:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="overview", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/table_chart:", url_path="dataset"),
+        st.Page("pages/backbone.py", title="Backbone", icon=":material/memory:", url_path="llm"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="training"),
     ],
     "Look inside": [
-        st.Page("pages/patches.py", title="Patches", icon=":material/view_week:"),
-        st.Page("pages/reprogramming.py", title="Prompt & reprogramming", icon=":material/translate:"),
-        st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:"),
+        st.Page("pages/patches.py", title="Patches", icon=":material/view_week:", url_path="patching"),
+        st.Page("pages/reprogramming.py", title="Prompt & reprogramming", icon=":material/translate:",
+                url_path="prompt"),
+        st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:", url_path="forecasts"),
     ],
 }
 

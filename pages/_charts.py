@@ -47,7 +47,7 @@ def series_with_splits(frame: pd.DataFrame, channels: Sequence[str], spans: dict
         values = frame[name]
         keep = values.notna().to_numpy()
         fig.add_trace(go.Scattergl(x=x[keep], y=values[keep], mode="lines", name=name,
-                                   line=dict(width=1, color=LINE), showlegend=False), row=i, col=1)
+                                   line=dict(width=0.8, color=LINE), showlegend=False), row=i, col=1)
     first_rows, xs = frame["row"].to_numpy(), x.to_numpy()
     for split, (start, end) in spans.items():
         if end <= start:
@@ -69,7 +69,9 @@ def series_with_splits(frame: pd.DataFrame, channels: Sequence[str], spans: dict
 def _x_at(rows: np.ndarray, xs: np.ndarray, row: int) -> object:
     """The x value of the drawn point closest to original row ``row``."""
     index = int(np.clip(np.searchsorted(rows, row), 0, len(rows) - 1))
-    return xs[index]
+    value = xs[index]
+    # Shapes are serialised as they are: nanosecond datetime64 strings do not parse in plotly.js.
+    return pd.Timestamp(value).isoformat() if isinstance(value, np.datetime64) else value
 
 
 def single_series(x: Sequence, y: Sequence, shade: tuple[object, object] | None = None,
@@ -286,3 +288,49 @@ def per_step_errors(frame: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="MSE", secondary_y=False)
     fig.update_yaxes(title_text="MAE", secondary_y=True)
     return _layout(fig, 300, "Error per horizon step (all test windows, all channels)")
+
+
+# ------------------------------------------------------------------------------------------
+# Prompt & reprogramming page
+# ------------------------------------------------------------------------------------------
+
+STAT_COLOURS = {"min": "#bfdbfe", "max": "#fecaca", "median": "#fde68a", "trend": "#bbf7d0", "lags": "#e9d5ff",
+                "pred_len": "#e5e7eb", "seq_len": "#e5e7eb"}
+
+
+def highlighted_prompt(segments: Sequence) -> str:
+    """The prompt as HTML with each statistic marked (and named on hover); the text is unchanged."""
+    parts = []
+    for segment in segments:
+        text = _esc(segment.text)
+        if segment.label:
+            colour = STAT_COLOURS.get(segment.label, "#e5e7eb")
+            parts.append(f'<mark title="{segment.label}" style="background:{colour};padding:0 2px;'
+                         f'border-radius:3px">{text}</mark>')
+        else:
+            parts.append(text)
+    return ('<div style="font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.86rem;'
+            'white-space:pre-wrap;word-break:break-word;line-height:1.6;border:1px solid #e5e7eb;'
+            'border-radius:6px;padding:10px;background:#fafafa">' + "".join(parts) + "</div>")
+
+
+def attention_heads_grid(attention: np.ndarray, prototypes: Sequence[int], columns: int = 4) -> go.Figure:
+    """Small multiples: one patch x prototype heatmap per head, on one colour scale.
+
+    ``attention`` is (H, P, k) for the chosen prototypes.
+    """
+    heads = attention.shape[0]
+    rows = int(np.ceil(heads / columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[f"head {h}" for h in range(heads)],
+                        horizontal_spacing=0.03, vertical_spacing=0.12)
+    high = float(attention.max()) if attention.size else 1.0
+    labels = [str(p) for p in prototypes]
+    for h in range(heads):
+        fig.add_trace(go.Heatmap(z=attention[h], x=labels, y=list(range(attention.shape[1])), zmin=0, zmax=high,
+                                 colorscale="Viridis", showscale=h == 0, colorbar=dict(title=dict(text="weight")),
+                                 hovertemplate="patch %{y}<br>prototype %{x}<br>weight %{z:.4f}<extra></extra>"),
+                      row=h // columns + 1, col=h % columns + 1)
+    fig.update_xaxes(type="category", showticklabels=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, 220 * rows + 40)

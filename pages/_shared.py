@@ -135,6 +135,22 @@ def _use_m4_lengths(config: RunConfig) -> None:
     config.model.patch_len = min(config.model.patch_len, meta.seq_len)
 
 
+def channel_count(config: RunConfig) -> int | None:
+    """Input channels for the config's dataset and features, without loading it (None when unknown)."""
+    if config.data.features == "S" or is_m4(config.data.name):
+        return 1
+    if config.data.name == "custom":
+        report = st.session_state.get("data_upload_report")
+        return len(report.channels) if report is not None else None
+    data = optional_core("timellm_core.data")
+    if data is None:
+        return None
+    try:
+        return data.get_dataset_spec(config.data.name).channels
+    except TimeLLMError:
+        return None
+
+
 def is_m4(name: str | None) -> bool:
     return bool(name) and name.lower() == "m4"
 

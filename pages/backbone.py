@@ -56,13 +56,13 @@ if int(layers) != config.backbone.llm_layers or bool(four_bit) != config.backbon
     shared.set_working_config(config)
 
 st.markdown("**Does it fit on a 6 GB GPU?**")
-planner = getattr(backbones, "plan_memory", None)
-if planner is None:
+memory = shared.optional_core("timellm_core.backbones.memory")
+if memory is None:
     st.caption("The memory planner is not part of this installation yet.")
 else:
     from pages._memory import render_memory_plan
 
-    render_memory_plan(planner, config)
+    render_memory_plan(memory, config, spec, shared.channel_count(config))
 
 if st.button(f"Load {spec.name} ({int(layers)} layers{', 4-bit' if four_bit else ''})", key="backbone_load",
              type="primary"):

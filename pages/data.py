@@ -13,6 +13,7 @@ from pages import _charts as charts
 from pages import _shared as shared
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspect import channel_statistics, downsample_for_plot
+from timellm_core.safety import confine, safe_file_name
 
 MAX_POINTS = 2000  # per channel; more makes the browser slow without showing more
 UPLOAD_KEY = "data_upload"
@@ -46,14 +47,24 @@ def _on_upload() -> None:
         st.session_state[UPLOAD_ERROR] = str(error)
         return
     folder = uploads_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = Path(upload.name).stem.replace(" ", "_")[:40] or "upload"
-    path = folder / f"{stem}-{hashlib.sha256(payload).hexdigest()[:10]}.csv"
-    if not path.exists():
-        path.write_bytes(payload)
+    # The browser's file name is untrusted: keep one plain entry inside the upload folder.
+    name = safe_file_name(upload.name, default="upload.csv")
+    stem = Path(name).stem[:40] or "upload"
+    try:
+        path = confine(f"{stem}-{hashlib.sha256(payload).hexdigest()[:10]}.csv", folder, "upload")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(payload)
+    except OSError as error:
+        st.session_state[UPLOAD_ERROR] = (f"The upload could not be saved in {folder}: {error.strerror or error}. "
+                                          "Free some disk space (or set TIMELLM_UPLOADS to a writable folder).")
+        return
+    except TimeLLMError as error:
+        st.session_state[UPLOAD_ERROR] = str(error)
+        return
     st.session_state[UPLOAD_REPORT] = report
     st.session_state[shared.CUSTOM_PATH] = str(path)
-    st.session_state[shared.CUSTOM_NAME] = upload.name
+    st.session_state[shared.CUSTOM_NAME] = name
     st.session_state[shared.DATASET] = "custom"
     st.session_state[shared.RUN] = shared.NO_RUN
 

@@ -1,10 +1,140 @@
-"""Forecast."""
+"""Forecast: a run's test forecasts against the truth and simple baselines, with errors per horizon step."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from pages import _charts as charts
 from pages import _shared as shared
+from pages._model import inspected
+from timellm_core.inspect import errors_per_step, forecast_table
 
 st.title("Forecast")
-shared.require_core("timellm_core.model.timellm", "Time-LLM model")
+target = inspected(need_run=True)
+config, data, run = target.config, target.data, target.run
+predictions_path = run.path / "predictions.npz"
+if not predictions_path.is_file():
+    st.info(f"Run {run.run_id} has no test forecasts yet ({run.status}): they are written when a run finishes "
+            "its final test on the best weights. Choose a finished run, or let this one finish.")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_predictions(path: str, mtime: float) -> dict[str, np.ndarray]:
+    """predictions.npz of a run (the final test on its best weights)."""
+    with np.load(path) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+predictions = load_predictions(str(predictions_path), predictions_path.stat().st_mtime)
+metrics = run.test_metrics or {}
+
+if shared.is_m4(config.data.name):
+    from pages._m4_forecast import render_m4_forecast
+
+    render_m4_forecast(target, predictions, metrics)
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def fitted_dlinear(run_id: str, _data: object, max_train_windows: int | None, seed: int) -> object:
+    """DLinear trained on the run's train windows (same subset and seed), once per run."""
+    from timellm_core.baselines import fit_dlinear
+
+    return fit_dlinear(_data, epochs=5, max_train_windows=max_train_windows, max_eval_windows=None, seed=seed)
+
+
+forecast, truth = predictions["forecast"], predictions["truth"]  # (W, pred_len, N_out), scaled
+window_index = predictions["window_index"]
+channels = [str(c) for c in predictions.get("target_channels", data.target_channels)]
+seq_len, pred_len = config.model.seq_len, config.model.pred_len
+
+# --- overall -------------------------------------------------------------------------------------
+columns = st.columns(4)
+columns[0].metric("test MSE (scaled)", f"{metrics.get('test_mse', float(np.mean((forecast - truth) ** 2))):.4f}")
+columns[1].metric("test MAE (scaled)", f"{metrics.get('test_mae', float(np.mean(np.abs(forecast - truth)))):.4f}")
+columns[2].metric("test windows", f"{len(window_index):,} of {data.window_count('test'):,}")
+columns[3].metric("MSE (original units)", f"{metrics.get('test_mse_original', float('nan')):.4g}")
+st.caption(metrics.get("note", "MSE/MAE over the run's test windows, in the scaled space."))
+st.plotly_chart(charts.per_step_errors(errors_per_step(forecast, truth)), key="forecast_per_step")
+
+# --- one window ----------------------------------------------------------------------------------
+st.subheader("One test window")
+left, middle, right = st.columns([3, 1, 1])
+position = left.slider(f"Test window (the run evaluated {len(window_index):,})", 0, len(window_index) - 1, 0,
+                       key="forecast_window")
+channel = middle.selectbox("Channel", channels, index=len(channels) - 1, key="forecast_channel")
+units = right.radio("Units", ["original", "scaled"], key="forecast_units")
+baselines = st.multiselect("Overlay baselines", ["naive", "seasonal_naive", "dlinear"], default=[],
+                           key="forecast_baselines",
+                           help=f"naive repeats the last value; seasonal naive repeats the last season "
+                                f"({data.period} steps); DLinear is a linear model on trend + remainder, trained "
+                                "here on the run's train windows (a few seconds, once).")
+window = int(window_index[position])
+c_out = channels.index(channel)
+c_in = list(data.channels).index(channel)
+start = data.border("test")[0] + window
+rows = data.frame.iloc[start:start + seq_len + pred_len]
+dates = pd.DatetimeIndex(rows["date"])
+x = data.windows("test")[window][0]
+x = np.asarray(x, dtype=np.float32)[None]  # (1, T, N_in), scaled
+if units == "original":
+    context = rows[channel].to_numpy(dtype=float)[:seq_len]
+    shown_truth = predictions["truth_original"][position, :, c_out]
+    shown_forecast = predictions["forecast_original"][position, :, c_out]
+else:
+    context = x[0, :, c_in]
+    shown_truth, shown_forecast = truth[position, :, c_out], forecast[position, :, c_out]
+
+overlays: dict[str, np.ndarray] = {}
+scaled_baselines: dict[str, np.ndarray] = {}  # name -> (1, pred_len, N_out)
+if baselines:
+    from timellm_core.baselines import baseline_forecasts
+
+    dlinear = None
+    if "dlinear" in baselines:
+        with shared.core_errors(), st.spinner("Fitting DLinear on the train windows (once per run) ..."):
+            dlinear = fitted_dlinear(run.run_id, data, config.training.max_train_windows, int(config.training.seed))
+    with shared.core_errors():
+        scaled_baselines = baseline_forecasts(data, x, dlinear=dlinear, names=tuple(baselines))
+    for name, value in scaled_baselines.items():
+        value = data.inverse_transform(value) if units == "original" else value
+        overlays[name.replace("_", " ")] = value[0, :, c_out]
+st.plotly_chart(charts.forecast_chart(dates[:seq_len], context, dates[seq_len:], shown_truth, shown_forecast,
+                                      overlays, f"Test window {window}, {channel}",
+                                      "value" if units == "original" else "scaled value"), key="forecast_chart")
+window_scores = {"Time-LLM": (float(np.mean((forecast[position, :, c_out] - truth[position, :, c_out]) ** 2)),
+                              float(np.mean(np.abs(forecast[position, :, c_out] - truth[position, :, c_out]))))}
+for name, value in scaled_baselines.items():
+    diff = value[0, :, c_out] - truth[position, :, c_out]
+    window_scores[name.replace("_", " ")] = (float(np.mean(diff ** 2)), float(np.mean(np.abs(diff))))
+st.dataframe(pd.DataFrame([{"forecaster": name, "MSE (scaled)": mse, "MAE (scaled)": mae}
+                           for name, mse, mae in ((k, *v) for k, v in window_scores.items())]),
+             hide_index=True, key="forecast_window_scores")
+st.caption("This window and channel only; the metrics above cover every evaluated window and channel.")
+
+# --- baselines over the same test windows --------------------------------------------------------
+with st.expander("Baselines over the run's test windows"):
+    if st.button("Compute baseline metrics", key="forecast_baseline_metrics"):
+        from timellm_core.baselines import evaluate_baselines
+
+        with shared.core_errors(), st.spinner("Evaluating naive, seasonal naive and DLinear ..."):
+            dlinear = fitted_dlinear(run.run_id, data, config.training.max_train_windows, int(config.training.seed))
+            scores = evaluate_baselines(data, config.training.max_eval_windows, int(config.training.seed),
+                                        dlinear=dlinear)
+        table = pd.DataFrame([{"forecaster": "Time-LLM (this run)", "MSE": metrics.get("test_mse"),
+                               "MAE": metrics.get("test_mae")}]
+                             + [{"forecaster": name, "MSE": s["mse"], "MAE": s["mae"]} for name, s in scores.items()])
+        st.dataframe(table, hide_index=True, key="forecast_baseline_table")
+        st.caption("Same test windows (same seed and window limit as the run), scaled space.")
+
+# --- download ------------------------------------------------------------------------------------
+test_start = data.border("test")[0]
+horizon_dates = [pd.DatetimeIndex(data.frame["date"].iloc[test_start + w + seq_len:test_start + w + seq_len + pred_len])
+                 .to_numpy() for w in window_index]
+table = forecast_table(forecast, truth, window_index, channels, predictions.get("forecast_original"),
+                       predictions.get("truth_original"), horizon_dates)
+st.download_button("Download the forecasts (CSV)", table.to_csv(index=False).encode("utf-8"),
+                   file_name=f"{run.run_id}-forecasts.csv", mime="text/csv", key="forecast_download")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _charts as charts
+from pages import _jobs as jobs
 from pages import _shared as shared
 from pages._readiness import render_readiness
 from timellm_core.errors import TimeLLMError
@@ -25,22 +26,11 @@ st.markdown(
     "removing the LLM often does not hurt; the Train page lets you run that ablation (`llm_mode=none`).")
 
 st.subheader("The pipeline, with the shapes of your current choices")
-config = shared.working_config()
 chosen = shared.selection()
-channels = None
+run = jobs.find_run(chosen.run_id)
+config = run.config if run is not None and run.config is not None else shared.working_config()
+channels = shared.channel_count(config) if chosen.dataset else None
 hidden_size = vocab_size = None
-data = shared.optional_core("timellm_core.data")
-if chosen.dataset and data is not None:
-    if config.data.features in ("S",) or shared.is_m4(chosen.dataset):
-        channels = 1
-    elif chosen.dataset == "custom":
-        report = st.session_state.get("data_upload_report")
-        channels = len(report.channels) if report is not None else None
-    else:
-        try:
-            channels = data.get_dataset_spec(chosen.dataset).channels
-        except TimeLLMError:  # an unknown name only means the diagram stays symbolic
-            channels = None
 backbones = shared.optional_core("timellm_core.backbones")
 if chosen.backbone and backbones is not None:
     try:
@@ -57,7 +47,7 @@ st.caption(
     f"(patch_len {m.patch_len}, stride {m.stride}), S = {m.num_prototypes} prototypes, H = {m.n_heads} heads, "
     f"D = LLM hidden size {hidden_size or '(choose a backbone)'}, V = vocabulary {vocab_size or '?'}, "
     "L = prompt tokens (depends on the tokenizer and the statistics). Blue boxes are trained; grey boxes are "
-    "frozen. Change the sizes on the Train page.")
+    "frozen. " + (f"Sizes of run {run.run_id}." if run is not None else "Change the sizes on the Train page."))
 
 st.subheader("Ready on this machine")
 render_readiness()

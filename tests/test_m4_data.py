@@ -191,7 +191,8 @@ def test_training_windows_are_reproducible_per_seed_and_order(hourly_folder):
     held = reseeded.windows("train")
     reseeded.set_seed(8)
     assert reseeded.windows("train") is held
-    assert all(np.array_equal(_epoch(held, [0, 1, 2])[i][0], epoch_c[i][0]) for i in range(3))
+    epoch_held = _epoch(held, [0, 1, 2])
+    assert all(np.array_equal(epoch_held[i][0], epoch_c[i][0]) for i in range(3))
     data = hourly_data(folder, seed=7, samples_per_series=4)
     assert len(data.windows("train")) == 12
 

@@ -337,3 +337,25 @@ def epoch_boundaries(events: list[dict]) -> list[int]:
         if e.get("type") == "step" and e.get("epoch") is not None:
             last_step[int(e["epoch"])] = int(e["global_step"])
     return [last_step[k] for k in sorted(last_step)][:-1] if last_step else []
+
+
+def forecast_table(forecast: np.ndarray, truth: np.ndarray, window_index: np.ndarray, channels: list[str],
+                   forecast_original: np.ndarray | None = None, truth_original: np.ndarray | None = None,
+                   horizon_dates: list[np.ndarray] | None = None) -> pd.DataFrame:
+    """Long table of a run's test forecasts: one row per (window, step, channel), for a CSV download.
+
+    Arrays are (W, pred_len, N_out); ``horizon_dates`` (one array of pred_len timestamps per window)
+    is added as a 'date' column when given.
+    """
+    windows, steps, width = forecast.shape
+    w, s, c = np.meshgrid(np.arange(windows), np.arange(steps), np.arange(width), indexing="ij")
+    table = pd.DataFrame({"test_window": np.asarray(window_index)[w.ravel()], "step": s.ravel() + 1,
+                          "channel": np.asarray(channels)[c.ravel()],
+                          "forecast_scaled": forecast.ravel(), "truth_scaled": truth.ravel()})
+    if forecast_original is not None and truth_original is not None:
+        table["forecast"] = forecast_original.ravel()
+        table["truth"] = truth_original.ravel()
+    if horizon_dates is not None:
+        dates = np.stack([np.asarray(d) for d in horizon_dates])  # (W, pred_len)
+        table.insert(1, "date", dates[w.ravel(), s.ravel()])
+    return table

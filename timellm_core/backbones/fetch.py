@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from timellm_core.backbones.base import BackboneSpec
 from timellm_core.backbones.catalogue import (
     CATALOGUE, REFERENCE_NAMES, base_models_dir, local_path, resolve_backbone_spec)
+from timellm_core.backbones.hf_quiet import quiet_transformers
 from timellm_core.errors import BackboneError
 
 ProgressCallback = Callable[[str, "float | None"], None]  # (message, fraction done or None)
@@ -114,17 +115,13 @@ def convert_gguf_folder(gguf_path: Path, out_folder: Path, progress: ProgressCal
     """De-quantise a GGUF file once into a Hugging Face folder (float32 safetensors + tokenizer)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     _say(progress, f"Converting {gguf_path.name} to safetensors (once) ...", 0.6)
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
                                                      dtype=torch.float32, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
                                                   local_files_only=True)
-    finally:
-        hf_logging.enable_progress_bar()
     # save_pretrained refuses a model loaded through the GGUF quantiser, although its weights are plain
     # float32 tensors by now: write them with safetensors and a config without the GGUF marker.
     from safetensors.torch import save_model

@@ -7,26 +7,27 @@ touches the network (``local_files_only=True`` everywhere); downloads happen onl
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from timellm_core.backbones.base import Backbone, BackboneSpec
 from timellm_core.backbones.catalogue import cached_hub_folder, local_path, resolve_backbone_spec
 from timellm_core.backbones.families import (
     base_model_class, base_model_kwargs, family_info, layer_count, transformer_layers, truncated_config)
 from timellm_core.backbones.quantization import (
-    CONTINUE_WITHOUT_4BIT, compute_dtype_for, count_quantized_linear, disable_unsupported_cpu_packing, nf4_config,
+    CONTINUE_WITHOUT_4BIT, compute_dtype_for, count_quantized_linear, disable_cpu_packing, nf4_config,
     storage_bytes, unquantized_projections)
 from timellm_core.backbones.fetch import CONVERTED_MARKER
+from timellm_core.backbones.hf_quiet import quiet_transformers
 from timellm_core.backbones.tiny import build_tiny_model, save_tiny_backbone, tiny_tokenizer
 from timellm_core.config import BackboneConfig
 from timellm_core.errors import BackboneError
+from timellm_core.safety import check_weight_file, pickle_weight_files
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -83,29 +84,23 @@ def weights_source(spec: BackboneSpec) -> WeightsSource:
         "or give the path of a local Hugging Face model folder.")
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load report (unused layers of a truncated checkpoint are expected)."""
-    from transformers.utils import logging as hf_logging
-
-    logger = logging.getLogger("transformers")
-    previous = logger.level
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    logger.setLevel(logging.ERROR)
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-
-
 def _check_llm_dim(llm_dim: int | None, hidden_size: int, name: str) -> None:
     if llm_dim is not None and int(llm_dim) != int(hidden_size):
         raise BackboneError(
             f"llm_dim={llm_dim} does not match {name}, whose hidden size is {hidden_size}. "
             f"Use llm_dim={hidden_size}, or leave llm_dim out: it is read from the model's config.")
+
+
+def _require_safetensors(source: WeightsSource) -> None:
+    """A BackboneError when a model folder has no *.safetensors weights (naming any pickle files found)."""
+    folder = Path(source.folder)
+    if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
+        return
+    pickled = pickle_weight_files(folder)
+    if pickled:
+        check_weight_file(folder / pickled[0])  # raises, saying why pickle files are not read
+    raise BackboneError(f"{source.label} has no *.safetensors weights. Fetch the model again "
+                        "(`python -m timellm_core backbones fetch NAME`) or copy its model.safetensors there.")
 
 
 def _from_pretrained(spec: BackboneSpec, source: WeightsSource, config: BackboneConfig, device: torch.device,
@@ -124,20 +119,24 @@ def _from_pretrained(spec: BackboneSpec, source: WeightsSource, config: Backbone
     hf_config = truncated_config(hf_config, int(config.llm_layers), spec.name)
     kwargs: dict[str, Any] = {**common, "config": hf_config, "dtype": dtype,
                               "attn_implementation": attn_implementation, **base_model_kwargs(spec.family)}
+    if not source.gguf_file:
+        # Weights come from safetensors only: a pickle file (pytorch_model.bin) can run code when loaded.
+        _require_safetensors(source)
+        kwargs["use_safetensors"] = True
     if config.load_in_4bit:
         kwargs["quantization_config"] = nf4_config(device)
         kwargs["device_map"] = {"": device}
     model_class = AutoModel if config.trust_remote_code else base_model_class(spec.family)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = model_class.from_pretrained(str(source.folder), **kwargs)
     except BackboneError:
         raise
-    except (OSError, ValueError, RuntimeError, ImportError) as error:
+    except (OSError, ValueError, RuntimeError, ImportError, SafetensorError) as error:
         hint = f" If 4-bit is the problem: {CONTINUE_WITHOUT_4BIT}" if config.load_in_4bit else ""
         raise BackboneError(f"Loading {source.label} failed: {error}.{hint}") from None
     if config.load_in_4bit:
-        disable_unsupported_cpu_packing(model)
+        disable_cpu_packing(model)  # a no-op on CUDA; see its docstring for the CPU failure it prevents
     else:
         model = model.to(device)
     return model
@@ -150,7 +149,7 @@ def _load_tokenizer(source: WeightsSource, config: BackboneConfig) -> Any:
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return AutoTokenizer.from_pretrained(str(source.folder), **kwargs)
     except (OSError, ValueError) as error:
         raise BackboneError(f"Cannot load the tokenizer of {source.label}: {error}") from None
@@ -215,7 +214,7 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
         tokenizer = tiny_tokenizer(spec.name)
         if config.load_in_4bit:
             # Quantise through the same from_pretrained path as real models: save, then reload in 4-bit.
-            with tempfile.TemporaryDirectory(prefix="timellm-tiny-") as folder, _quiet_transformers():
+            with tempfile.TemporaryDirectory(prefix="timellm-tiny-") as folder, quiet_transformers():
                 save_tiny_backbone(spec.name, folder)
                 model = _from_pretrained(spec, WeightsSource(Path(folder), None, spec.name), config, device,
                                          torch_dtype, attn_implementation)

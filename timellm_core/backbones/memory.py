@@ -38,6 +38,7 @@ NF4_BYTES_PER_WEIGHT = 0.5 + 1 / 64 + 4 / (64 * 256)  # packed nibbles + uint8 b
 NF4_CODEBOOK_BYTES = 16 * 4 + 256 * 4  # per quantised matrix: the NF4 code and the nested 8-bit code
 DEFAULT_PROMPT_TOKENS = 192  # the reference prompt for ETTh1 with SmolLM2's tokenizer (digits one token each)
 GIB = 1024 ** 3
+CUDA_RESERVE_GIB = 0.5  # CUDA context and allocator slack, not in the estimate
 
 
 @dataclass
@@ -66,9 +67,9 @@ class MemoryPlan:
     def total_bytes(self) -> int:
         return self.frozen_weight_bytes + self.trainable_bytes + self.activation_bytes
 
-    def fits(self, gigabytes: float) -> bool:
-        """Does the estimate fit in ``gigabytes`` GiB (no headroom added)?"""
-        return self.total_bytes <= gigabytes * GIB
+    def fits(self, gigabytes: float, reserve_gigabytes: float = 0.0) -> bool:
+        """Does the estimate fit in ``gigabytes`` GiB, keeping ``reserve_gigabytes`` free (e.g. ~0.5 for CUDA)?"""
+        return self.total_bytes + reserve_gigabytes * GIB <= gigabytes * GIB
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -245,3 +246,37 @@ def reference_prompt_tokens(backbone: Backbone, pred_len: int = 96, seq_len: int
               f"{-1.2345678806304932}, max value {2.345678806304932}, median value {-0.05678806304932123}, the "
               f"trend of input is downward, top 5 lags are : {[0, 24, 168, 48, 72]}<|<end_prompt>|>")
     return len(backbone.tokenizer(prompt)["input_ids"])
+
+
+# The seed's claim: Qwen 2.5 3B in NF4 trains Time-LLM in about 5 GB at these settings.
+SEED_SETTINGS = {"batch_size": 8, "n_channels": 7, "seq_len": 512, "d_model": 32, "d_ff": 32}
+
+
+def qwen_seed_table(layer_choices: tuple[int, ...] = (36, 12, 6), batch_sizes: tuple[int, ...] = (8, 1)) -> list[MemoryPlan]:
+    """Plans for Qwen 2.5 3B in 4-bit (bf16 compute, a GPU) at the seed's settings: training and inference."""
+    from timellm_core.backbones.catalogue import CATALOGUE
+
+    spec = CATALOGUE["qwen2.5-3b"]
+    config = TimeLLMConfig(seq_len=SEED_SETTINGS["seq_len"], d_model=SEED_SETTINGS["d_model"],
+                           d_ff=SEED_SETTINGS["d_ff"])
+    plans = []
+    for layers in layer_choices:
+        for batch_size in batch_sizes:
+            plans.append(plan_memory(spec, layers, "4bit", config, batch_size, SEED_SETTINGS["n_channels"]))
+        plans.append(plan_memory(spec, layers, "4bit", config, batch_sizes[0], SEED_SETTINGS["n_channels"],
+                                 training=False))
+    return plans
+
+
+def plans_markdown(plans: list[MemoryPlan]) -> str:
+    """A Markdown table of plans, in GiB; "fits" keeps ``CUDA_RESERVE_GIB`` free."""
+    lines = ["| llm_layers | batch | mode | frozen weights | trainable (+Adam) | LLM activations | "
+             "Time-LLM activations | total | fits a 6 GiB GPU? |",
+             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for plan in plans:
+        lines.append(
+            f"| {plan.llm_layers} | {plan.batch_size} | {'training' if plan.training else 'inference'} | "
+            f"{plan.frozen_weight_bytes / GIB:.2f} | {plan.trainable_bytes / GIB:.2f} | "
+            f"{plan.llm_activation_bytes / GIB:.2f} | {plan.timellm_activation_bytes / GIB:.2f} | "
+            f"**{plan.total_bytes / GIB:.2f}** | {'yes' if plan.fits(6, CUDA_RESERVE_GIB) else 'no'} |")
+    return "\n".join(lines)

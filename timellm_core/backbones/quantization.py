@@ -8,6 +8,9 @@ is bfloat16; on CPU it is float32 (bitsandbytes' CPU kernels de-quantise to it).
 
 from __future__ import annotations
 
+import logging
+import math
+import sys
 import warnings
 from typing import Any
 
@@ -28,6 +31,11 @@ def compute_dtype_for(device: torch.device) -> torch.dtype:
 
 def require_bitsandbytes() -> Any:
     """Import bitsandbytes or stop with a message that offers continuing without 4-bit."""
+    # bitsandbytes' CPU backend logs a warning when the optional `kernels` package (which would fetch
+    # a kernel from the hub) is absent; its built-in kernels are used instead, so hide that warning.
+    cpu_logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    previous = cpu_logger.level
+    cpu_logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -36,6 +44,8 @@ def require_bitsandbytes() -> Any:
         raise BackboneError(
             f"4-bit loading needs the bitsandbytes package, which is not usable here ({error}). "
             f"Install it (pip install bitsandbytes) or: {CONTINUE_WITHOUT_4BIT}") from None
+    finally:
+        cpu_logger.setLevel(previous)
     return bitsandbytes
 
 
@@ -49,11 +59,20 @@ def nf4_config(device: torch.device) -> Any:
 
 
 def _linear4bit_class() -> type | None:
-    try:
-        import bitsandbytes as bnb
-    except Exception:
+    """bitsandbytes' Linear4bit, or None when bitsandbytes was never imported (then no model has one)."""
+    bnb = sys.modules.get("bitsandbytes")
+    if bnb is None:
         return None
     return bnb.nn.Linear4bit
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """Weights in the model, counting a packed 4-bit matrix by its original shape."""
+    total = 0
+    for parameter in model.parameters():
+        state = getattr(parameter, "quant_state", None)
+        total += math.prod(state.shape) if state is not None else parameter.numel()
+    return total
 
 
 def count_quantized_linear(model: torch.nn.Module) -> int:
@@ -116,22 +135,21 @@ def storage_bytes(model: torch.nn.Module) -> int:
     return total
 
 
-def disable_unsupported_cpu_packing(model: torch.nn.Module) -> int:
-    """Turn off bitsandbytes' packed CPU inference kernel where a layer's shape does not suit it.
+def disable_cpu_packing(model: torch.nn.Module) -> int:
+    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel; returns layers switched.
 
-    bitsandbytes 0.50 repacks a 4-bit weight on the first CPU inference forward (no gradients,
-    AVX512-BF16 CPUs) and fails unless out_features is a multiple of 32 and in_features a multiple
-    of the 64-weight block. Such layers fall back to the generic de-quantising kernel instead.
-    Returns how many layers were switched.
+    bitsandbytes 0.50 repacks a weight in place on the first CPU forward without gradients (on
+    AVX512-BF16 CPUs). After that the layer only has an inference kernel: a later forward with
+    gradients fails ("a view of a leaf Variable ... in-place operation") or would not reach the
+    inputs, and the repacking itself fails unless out_features % 32 == 0 and in_features % 64 == 0.
+    Time-LLM alternates training with validation, so the generic de-quantising kernel (which has a
+    backward) is kept everywhere on CPU. CUDA is not affected.
     """
     linear4bit = _linear4bit_class()
     switched = 0
     for module in model.modules():
         if linear4bit is not None and isinstance(module, linear4bit):
-            state = getattr(module.weight, "quant_state", None)
-            blocksize = getattr(state, "blocksize", 64) or 64
-            if module.out_features % 32 or module.in_features % blocksize:
-                if getattr(module, "support_avx512bf16_for_cpu", False):
-                    module.support_avx512bf16_for_cpu = False
-                    switched += 1
+            if getattr(module, "support_avx512bf16_for_cpu", False):
+                module.support_avx512bf16_for_cpu = False
+                switched += 1
     return switched

@@ -7,7 +7,10 @@ seeded, so the same name always gives the same model, and the global random stat
 
 from __future__ import annotations
 
+import copy
+import json
 import random
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import torch
 
 from timellm_core.backbones.families import base_model_class, base_model_kwargs
+from timellm_core.backbones.hf_quiet import quiet_transformers
 from timellm_core.errors import BackboneError
 
 TINY_SEED = 20240101
@@ -97,8 +101,33 @@ def _base_tokenizer() -> Any:
         return _trained_tokenizer
 
 
+_family_tokenizers: dict[str, Any] = {}
+
+
 def tiny_tokenizer(name: str) -> Any:
-    """A PreTrainedTokenizerFast for a tiny backbone, with the family's special tokens and a pad token."""
+    """The tokenizer of a tiny backbone: the family's special tokens, a pad token; a fresh copy each call.
+
+    It is the tokenizer a saved folder of this backbone loads back to: transformers picks the
+    tokenizer class from the model type (Qwen2's class splits digits one by one), so the wrapped
+    tokenizer is saved and re-read through AutoTokenizer once, then cached.
+    """
+    family = _family(name)
+    with _tokenizer_lock:
+        cached = _family_tokenizers.get(name)
+    if cached is None:
+        from transformers import AutoTokenizer
+
+        with tempfile.TemporaryDirectory(prefix="timellm-tokenizer-") as folder:
+            _wrapped_tokenizer(name).save_pretrained(folder)
+            (Path(folder) / "config.json").write_text(json.dumps({"model_type": family}))
+            cached = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        with _tokenizer_lock:
+            cached = _family_tokenizers.setdefault(name, cached)
+    return copy.deepcopy(cached)
+
+
+def _wrapped_tokenizer(name: str) -> Any:
+    """The trained BPE wrapped as a PreTrainedTokenizerFast with the family's special tokens."""
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
@@ -169,6 +198,7 @@ def save_tiny_backbone(name: str, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = build_tiny_model(name)
-    model.save_pretrained(folder, safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(folder, safe_serialization=True)
     tiny_tokenizer(name).save_pretrained(folder)
     return folder

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from timellm_core.errors import TimeLLMError
+from timellm_core.safety import redact_secrets
 
 # Modules are imported lazily by name so that a broken or heavy area does not slow `--help`.
 COMMAND_MODULES = (
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except TimeLLMError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # Messages may quote a URL or a library's error text: never echo a token from the environment.
+        print(f"error: {redact_secrets(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

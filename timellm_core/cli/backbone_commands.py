@@ -81,6 +81,7 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from timellm_core.backbones.catalogue import resolve_backbone_spec
     from timellm_core.backbones.loading import load_backbone
+    from timellm_core.backbones.quantization import parameter_count
     from timellm_core.config import BackboneConfig
 
     spec = resolve_backbone_spec(args.name)
@@ -93,7 +94,7 @@ def _info(args: argparse.Namespace) -> int:
     report = {
         "name": spec.name, "family": backbone.family, "hidden_size": backbone.hidden_size,
         "layers": backbone.num_layers, "vocab_size": backbone.vocab_size, "causal": backbone.causal,
-        "params": sum(p.numel() for p in backbone.model.parameters()),
+        "params": parameter_count(backbone.model),
         "load_in_4bit": backbone.load_in_4bit, "quantized_linear_layers": backbone.quantized_linear_layers,
         "memory_bytes": backbone.memory_bytes, "device": str(backbone.device),
         "dtype": str(backbone.compute_dtype).replace("torch.", ""), "pad_token": backbone.tokenizer.pad_token,

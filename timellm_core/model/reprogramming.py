@@ -29,12 +29,17 @@ class ReprogrammingLayer(nn.Module):
                 prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         series, positions, _ = patch_embeddings.shape
         heads, d_keys = self.n_heads, self.d_keys
-        queries = self.query_projection(patch_embeddings).view(series, positions, heads, d_keys)  # (B*N, P, H, E)
+        queries = self.query_projection(patch_embeddings)  # (B*N, P, H*E)
         keys = self.key_projection(prototypes).view(-1, heads, d_keys)  # (S, H, E)
         values = self.value_projection(prototypes).view(-1, heads, d_keys)  # (S, H, E)
 
-        scores = torch.einsum("blhe,she->bhls", queries, keys)  # (B*N, H, P, S)
-        attention = torch.softmax(scores / math.sqrt(d_keys), dim=-1)  # (B*N, H, P, S)
-        mixed = torch.einsum("bhls,she->blhe", self.dropout(attention), values)  # (B*N, P, H, E)
-        out = self.out_projection(mixed.reshape(series, positions, heads * d_keys))  # (B*N, P, D)
-        return out, attention
+        # softmax(Q K^T / sqrt(E)) per head, as batched matrix products over heads (the scale is
+        # applied to Q, which is the same product): one contiguous (H, B*N*P, S) block, no einsum copies.
+        queries = (queries * (1.0 / math.sqrt(d_keys))).view(series * positions, heads, d_keys).transpose(0, 1)
+        scores = torch.bmm(queries, keys.permute(1, 2, 0))  # (H, B*N*P, S)
+        attention = torch.softmax(scores, dim=-1)  # (H, B*N*P, S)
+        mixed = torch.bmm(self.dropout(attention), values.transpose(0, 1))  # (H, B*N*P, E)
+        mixed = mixed.transpose(0, 1).reshape(series, positions, heads * d_keys)  # (B*N, P, H*E)
+        out = self.out_projection(mixed)  # (B*N, P, D)
+        prototype_attention = attention.view(heads, series, positions, -1).transpose(0, 1)  # (B*N, H, P, S)
+        return out, prototype_attention

@@ -22,6 +22,8 @@ import math
 import time
 from typing import Any, Callable
 
+from timellm_core.safety import redact_secrets
+
 EVENT_TYPES = ("started", "resumed", "step", "epoch", "checkpoint", "early_stop", "finished", "failed",
                "cancelled")
 TERMINAL_TYPES = ("finished", "failed", "cancelled")
@@ -37,6 +39,9 @@ def make_event(event_type: str, **fields: Any) -> Event:
     event: Event = {"type": event_type, "time": time.time()}
     for key, value in fields.items():
         event[key] = json_safe(value)
+    if event_type == "failed" and isinstance(event.get("message"), str):
+        # A failure quotes exception text, which may hold a URL with a token: metrics.jsonl is a log.
+        event["message"] = redact_secrets(event["message"])
     return event
 
 

@@ -155,7 +155,7 @@ class RunFolder:
         ``run_id`` is used as given (RunError if taken); otherwise the id is ``name`` (or the dataset,
         backbone and lengths) plus a time stamp. ``extra`` values are recorded in config.json.
         """
-        chosen = run_id or make_run_id(config, name=name)
+        chosen = run_id if run_id is not None else make_run_id(config, name=name)
         folder = run_path(runs_dir, chosen)
         if run_id is None:  # two runs started in the same second get distinct folders
             suffix = 1

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from timellm_core.config import RunConfig
 from timellm_core.errors import RunError, TimeLLMError, TrainingError
+from timellm_core.safety import redact_secrets
 from timellm_core.training import checkpoint as ckpt
 from timellm_core.training.evaluation import (
     Cancelled, EvalResult, check_cancel, evaluate_batches, limited_windows, loss_function, target_part,
@@ -138,14 +139,14 @@ class Trainer:
                 raise
             return TrainingResult("cancelled", self._run_dir(), self._epochs_done(), self._stopper_best())
         except Exception as error:  # every fault ends as a `failed` event with a readable message
-            message = self._failure_message(error)
+            message = redact_secrets(self._failure_message(error))  # it goes to config.json and the UI
             try:
                 self.emit("failed", message=message, where=self.progress.where)
                 self._set_status("failed", error=message)
             except TimeLLMError:
                 pass  # the disk itself may be the fault; the exception below still carries the message
-            if isinstance(error, TrainingError) and str(error) == message:
-                raise
+            if isinstance(error, TimeLLMError):
+                raise  # already says what to do, in its own class (RunError, ConfigError, ...)
             raise TrainingError(message) from error
         finally:
             if self.accelerator is not None:
@@ -291,6 +292,10 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> None:
         progress, accelerator = self.progress, self.accelerator
         progress.epoch, progress.step = epoch, 0
+        # accelerate's loader re-applies its own pass counter to the sampler on every pass; give it ours,
+        # so the order depends on (seed, epoch) alone and a resumed run sees the batches it would have.
+        if callable(getattr(self.train_loader, "set_epoch", None)):
+            self.train_loader.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         if callable(getattr(self.data, "set_epoch", None)):
             self.data.set_epoch(epoch)

