@@ -22,9 +22,12 @@ PATCH_COLOURS = ("rgba(37, 99, 235, 0.18)", "rgba(234, 88, 12, 0.18)")
 
 
 def _layout(fig: go.Figure, height: int, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      title=dict(text=title) if title else None, hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    """Shared look: the title on its own line at the top, the legend between it and the plot."""
+    legend = any(trace.showlegend is not False for trace in fig.data) and len(fig.data) > 1
+    top = (34 if title else 8) + (28 if legend else 0)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=top, b=10), hovermode="x unified",
+                      title=dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=10)) if title else None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0))
     return fig
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -28,7 +30,14 @@ def load_predictions(path: str, mtime: float) -> dict[str, np.ndarray]:
         return {name: saved[name] for name in saved.files}
 
 
-predictions = load_predictions(str(predictions_path), predictions_path.stat().st_mtime)
+try:
+    predictions = load_predictions(str(predictions_path), predictions_path.stat().st_mtime)
+    if not {"forecast", "truth", "window_index"} <= set(predictions):
+        raise ValueError("forecast, truth or window_index is missing")
+except (OSError, ValueError, zipfile.BadZipFile) as error:  # np.load never unpickles (allow_pickle=False)
+    st.error(f"The test forecasts of run {run.run_id} (predictions.npz) are damaged ({error}). "
+             "Choose another run, or train this one again to write them anew.")
+    st.stop()
 metrics = run.test_metrics or {}
 
 if shared.is_m4(config.data.name):

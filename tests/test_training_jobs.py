@@ -158,3 +158,21 @@ def test_a_loader_callable_provides_the_backbone(tmp_path):
     assert job.wait(WAIT_S * 2), job.status
     assert job.status == "finished", job.error
     assert calls == ["tiny-gpt2"]
+
+
+def test_a_job_resumes_a_cancelled_run_in_the_same_folder(tmp_path):
+    registry = JobRegistry()
+    first = registry.start(small_config(train_epochs=3), runs_dir=tmp_path, model=_slow_model(),
+                           data=forecast_data())
+    _wait_for(lambda: any(e["type"] == "checkpoint" and e["kind"] == "last" for e in first.events()))
+    first.cancel()
+    assert first.wait(WAIT_S) and first.status == "cancelled"
+    done = load_run(first.run_dir).epochs_done
+    assert done >= 1
+
+    resumed = registry.start(resume=first.run_id, runs_dir=tmp_path, model=StandInModel(), data=forecast_data())
+    assert resumed.run_dir == first.run_dir
+    assert resumed.wait(WAIT_S) and resumed.status == "finished", resumed.error
+    resumed_event = next(e for e in resumed.events() if e["type"] == "resumed")
+    assert resumed_event["from_epoch"] == done
+    assert [e["epoch"] for e in load_run(first.run_dir).epoch_events()] == [1, 2, 3]

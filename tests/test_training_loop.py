@@ -167,8 +167,10 @@ def test_a_write_failure_during_training_fails_the_run_with_the_disk_message(tmp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt, "save_file", full_disk)
-    with pytest.raises(TrainingError, match="No space left on device"):
+    with pytest.raises(RunError, match="No space left on device"):
         _train(tmp_path, small_config(train_epochs=1), model=StandInModel())
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert load_run(run_dir).status == "failed" and "No space left" in load_run(run_dir).error
 
 
 def test_masked_targets_do_not_count_in_the_loss():

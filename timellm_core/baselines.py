@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from timellm_core.training.evaluation import (
     check_cancel, evaluate_batches, limited_windows, mse_loss, unpack_batch)
+from timellm_core.training.results import extra_test_metrics
 
 BASELINES = ("naive", "seasonal_naive", "dlinear")
 DLINEAR_KERNEL = 25
@@ -129,7 +130,7 @@ def fit_dlinear(data: Any, *, epochs: int = 5, batch_size: int = 32, learning_ra
             loss = mse_loss(model(x[..., -n_out:].float()), y.float(), mask)
             loss.backward()
             optimizer.step()
-            epoch_losses.append(float(loss))
+            epoch_losses.append(float(loss.detach()))
         losses.append(float(np.mean(epoch_losses)))
         if val_set is not None:
             fitted = DLinearForecaster(model, n_out, losses, None)
@@ -168,7 +169,7 @@ def evaluate_baselines(data: Any, max_eval_windows: int | None = None, seed: int
                        cancel: threading.Event | None = None) -> dict[str, dict[str, float]]:
     """name -> {mse, mae, mse_original, mae_original, windows} on the test windows a run with the same
     ``max_eval_windows`` and ``seed`` is tested on."""
-    test_set, _ = limited_windows(data, "test", max_eval_windows, seed)
+    test_set, indices = limited_windows(data, "test", max_eval_windows, seed)
     loader = DataLoader(test_set, batch_size=batch_size, shuffle=False)
     n_out = len(getattr(data, "target_channels", []) or []) or None
     pred_len, period = int(data.pred_len), int(getattr(data, "period", 0) or 0)
@@ -180,9 +181,14 @@ def evaluate_baselines(data: Any, max_eval_windows: int | None = None, seed: int
         "seasonal_naive": lambda x: seasonal_naive_forecast(x[..., -(n_out or x.shape[-1]):], pred_len, period),
         "dlinear": lambda x: dlinear.predict(x),
     }
+    # Data with its own test metrics (M4: sMAPE, MASE, OWA) scores the baselines with them too.
+    collect = callable(getattr(data, "extra_test_metrics", None))
     results: dict[str, dict[str, float]] = {}
     for name in names:
-        result = evaluate_batches(predictors[name], loader, data, cancel=cancel)
+        result = evaluate_batches(predictors[name], loader, data, cancel=cancel, collect=collect)
         results[name] = {"mse": result.mse, "mae": result.mae, "mse_original": result.mse_original,
                          "mae_original": result.mae_original, "windows": result.windows}
+        if collect:  # only the forecaster's own scores (the data also reports its benchmarks' under prefixes)
+            extra = extra_test_metrics(data, result, indices)
+            results[name].update({key: extra[key] for key in ("smape", "mase", "owa") if key in extra})
     return results

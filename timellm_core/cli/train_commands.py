@@ -184,16 +184,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({"run": str(path), "model": metrics, "baselines": baselines}, indent=2, default=str))
         return 0
     print(f"run: {path}")
-    print(f"{'forecaster':<16}{'MSE':>10}{'MAE':>10}{'MSE (orig)':>14}{'MAE (orig)':>14}")
-    print(f"{'Time-LLM':<16}{metrics['test_mse']:>10.4f}{metrics['test_mae']:>10.4f}"
-          f"{metrics['test_mse_original']:>14.4f}{metrics['test_mae_original']:>14.4f}")
-    for name, values in baselines.items():
-        print(f"{name:<16}{values['mse']:>10.4f}{values['mae']:>10.4f}{values['mse_original']:>14.4f}"
-              f"{values['mae_original']:>14.4f}")
+    m4 = [key for key in ("smape", "mase", "owa") if key in metrics]  # M4 runs add the competition's scores
+    header = f"{'forecaster':<16}{'MSE':>12}{'MAE':>10}{'MSE (orig)':>14}{'MAE (orig)':>14}"
+    print(header + "".join(f"{key.upper():>10}" for key in m4))
+    rows = [("Time-LLM", {"mse": metrics["test_mse"], "mae": metrics["test_mae"],
+                          "mse_original": metrics["test_mse_original"], "mae_original": metrics["test_mae_original"],
+                          **{key: metrics[key] for key in m4}})]
+    rows += list(baselines.items())
+    for name, values in rows:
+        print(f"{name:<16}{values['mse']:>12.4f}{values['mae']:>10.4f}{values['mse_original']:>14.4f}"
+              f"{values['mae_original']:>14.4f}" + "".join(f"{values.get(key, float('nan')):>10.4f}" for key in m4))
     print(f"({metrics['test_windows']} of {metrics['test_windows_total']} test windows; scaled space unless 'orig')")
-    for key in ("smape", "mase", "owa"):
-        if key in metrics:
-            print(f"{key}: {metrics[key]:.4f}")
     return 0
 
 

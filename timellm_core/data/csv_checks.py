@@ -98,6 +98,13 @@ def _candidate_encodings(head: bytes) -> list[str]:
         return ["utf-8-sig"]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return ["utf-16"]
+    # UTF-16 without a byte-order mark (some Windows exports): ASCII text has a zero in every other byte.
+    # Real UTF-8 or GBK text never holds zero bytes, so this cannot misread them.
+    even, odd = head[0::2], head[1::2]
+    if odd and odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return ["utf-16-le"]
+    if even and even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return ["utf-16-be"]
     return ["utf-8", "gbk"]
 
 

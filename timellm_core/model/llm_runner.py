@@ -17,6 +17,8 @@ Paths:
   runs only the P patch positions with autograd. Nothing trainable precedes the prompt, so the
   prompt's keys and values are constants and the result is the full path's, up to rounding.
   A fresh cache object is made per batch: forward mutates the cache it is given, never the memo.
+  The statistics tokens' outputs are never read, only their keys and values: in the last layer
+  the forward stops as soon as those are stored (the rest of that layer is skipped).
 
 The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed function here.
 """
@@ -77,6 +79,27 @@ def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None
 def layout_positions(mask: torch.Tensor) -> torch.Tensor:
     """(B*N, L) attention mask -> position ids counting only real tokens."""
     return (mask.cumsum(dim=-1) - 1).clamp(min=0)
+
+
+class _KeysStored(Exception):
+    """Raised by the last cache layer once the statistics tokens' keys and values are stored."""
+
+
+def _keys_only_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class KeysOnlyLastLayer(DynamicLayer):
+        """A dynamic cache layer that can end the forward right after storing its keys and values."""
+
+        stop_after_update = True
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            keys, values = super().update(key_states, value_states, *args, **kwargs)
+            if self.stop_after_update:
+                raise _KeysStored
+            return keys, values
+
+    return KeysOnlyLastLayer
 
 
 @dataclass
@@ -154,11 +177,14 @@ class LLMRunner:
         mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, Lp + Ls + P)
         positions = layout_positions(mask)
         cache = self._expanded_prefix_cache(prefix_ids, series)
-        with attention_implementation(model, "sdpa"):
-            if series_len:
-                with torch.no_grad():
+        if series_len:
+            with torch.no_grad(), attention_implementation(model, "sdpa"):
+                try:
                     model(inputs_embeds=backbone.embed(series_ids), attention_mask=mask[:, :prefix_len + series_len],
                           position_ids=positions[:, prefix_len:prefix_len + series_len], cache=cache, use_cache=True)
+                except _KeysStored:
+                    pass
+        cache.layers[-1].stop_after_update = False  # the patch positions need the whole last layer
         with attention_implementation(model, "eager" if output_attentions else "sdpa"):
             out = model(inputs_embeds=patches.to(backbone.compute_dtype), attention_mask=mask,
                         position_ids=positions[:, -patch_count:], cache=cache, use_cache=True,
@@ -171,11 +197,20 @@ class LLMRunner:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.backbone.model.config)
+        cache.layers[-1] = self._keys_only_layer()
         for layer, (keys, values) in zip(cache.layers, self._prefix_key_values(prefix_ids)):
             layer.lazy_initialization(keys, values)
             layer.keys = keys.expand(series, -1, -1, -1)  # (B*N, kv_heads, Lp, head_dim), no copy
             layer.values = values.expand(series, -1, -1, -1)
         return cache
+
+    _keys_only_class = None
+
+    @classmethod
+    def _keys_only_layer(cls):
+        if cls._keys_only_class is None:
+            cls._keys_only_class = _keys_only_layer_class()
+        return cls._keys_only_class()
 
     def _prefix_key_values(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         model = self.backbone.model

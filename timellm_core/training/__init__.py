@@ -8,39 +8,33 @@ Typical use from the app::
 and from code::
 
     result = Trainer(config, run=RunFolder.create(config)).run()
+
+Names are imported on first use, so that ``python -m timellm_core --help`` (which only needs the
+flag table in ``reference_flags``) does not pay for torch and accelerate.
 """
 
-from timellm_core.training.events import EVENT_TYPES, TERMINAL_TYPES, make_event
-from timellm_core.training.job import JOBS, JobRegistry, TrainingJob, default_registry
-from timellm_core.training.restore import evaluate_run, load_run_model
-from timellm_core.training.runs import (
-    RunFolder,
-    RunInfo,
-    default_runs_dir,
-    find_run,
-    list_runs,
-    load_run,
-)
-from timellm_core.training.schedules import LearningRateSchedule
-from timellm_core.training.trainer import Trainer, TrainingResult
+from __future__ import annotations
 
-__all__ = [
-    "EVENT_TYPES",
-    "JOBS",
-    "JobRegistry",
-    "LearningRateSchedule",
-    "RunFolder",
-    "RunInfo",
-    "TERMINAL_TYPES",
-    "Trainer",
-    "TrainingJob",
-    "TrainingResult",
-    "default_registry",
-    "default_runs_dir",
-    "evaluate_run",
-    "find_run",
-    "list_runs",
-    "load_run",
-    "load_run_model",
-    "make_event",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EVENT_TYPES": "events", "TERMINAL_TYPES": "events", "make_event": "events",
+    "JOBS": "job", "JobRegistry": "job", "TrainingJob": "job", "default_registry": "job",
+    "evaluate_run": "restore", "load_run_model": "restore",
+    "RunFolder": "runs", "RunInfo": "runs", "default_runs_dir": "runs", "find_run": "runs",
+    "list_runs": "runs", "load_run": "runs",
+    "LearningRateSchedule": "schedules",
+    "Trainer": "trainer", "TrainingResult": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -6,6 +6,7 @@ Kept apart from the loop so that ``evaluate`` and ``load_run_model`` build their
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Iterator
 
 import torch
@@ -38,7 +39,9 @@ def make_accelerator(training: TrainingConfig) -> Any:
     if precision == "fp16" and use_cpu:
         raise ConfigError("fp16 mixed precision needs a CUDA GPU; use bf16 (or no) on a CPU.")
 
-    distributed = PartialState._shared_state != {} and PartialState().num_processes > 1
+    # `accelerate launch` announces its processes through WORLD_SIZE before any state exists.
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or (
+        PartialState._shared_state != {} and PartialState().num_processes > 1)
     if not distributed:
         # accelerate's state is a process-wide singleton that refuses a second, different setting;
         # one job runs at a time in a process, so each run may start from a clean state.
@@ -86,6 +89,14 @@ def resolve_backbone(source: BackboneSource, config: BackboneConfig, device: tor
     if callable(source) and not hasattr(source, "model"):
         return source(config)
     return source
+
+
+def check_backbone_device(backbone: Any, device: torch.device) -> None:
+    """The frozen backbone is not a submodule that accelerate moves: it must already be on the run's device."""
+    where = getattr(backbone, "device", None)
+    if where is not None and torch.device(where).type != torch.device(device).type:
+        raise ConfigError(f"The backbone is on {where} but this run trains on {device}. Load the backbone on "
+                          f"{device.type} (or set the run's device to {torch.device(where).type}).")
 
 
 def build_model(config: RunConfig, backbone: Any, data: Any) -> torch.nn.Module:

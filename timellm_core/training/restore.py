@@ -14,7 +14,7 @@ from timellm_core.training import checkpoint as ckpt
 from timellm_core.training.evaluation import evaluate_batches, limited_windows
 from timellm_core.training.parts import BackboneSource, build_model, prepare_data_for, resolve_backbone
 from timellm_core.training.runs import MODEL_FILE, RunFolder
-from timellm_core.training.results import extra_test_metrics, build_test_metrics
+from timellm_core.training.results import build_test_metrics, extra_test_metrics
 
 
 def load_run_model(run_dir: str | os.PathLike[str], backbone: BackboneSource = None, data: Any = None,

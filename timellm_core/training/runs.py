@@ -216,11 +216,21 @@ class RunFolder:
     def append_event(self, event: Event) -> None:
         """One JSON line, written in one call, flushed and fsync'd before returning."""
         line = json.dumps(event, default=str, allow_nan=False) + "\n"
+        path = self.path / METRICS_FILE
         with self._lock:
-            with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with open(path, "a", encoding="utf-8") as handle:
+                    start = handle.tell()
+                    try:
+                        handle.write(line)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    except OSError:
+                        handle.truncate(start)  # no torn line for the next event to be glued to
+                        raise
+            except OSError as error:
+                raise RunError(f"Could not append to {path}: {error}. Free some disk space (or check the "
+                               "folder's permissions) and resume the run.") from error
 
     def rewrite_events(self, events: list[Event]) -> None:
         """Replace metrics.jsonl (atomically) with ``events``: resume drops what the checkpoint lost."""

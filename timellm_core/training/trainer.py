@@ -31,10 +31,10 @@ from timellm_core.training.evaluation import (
     unpack_batch)
 from timellm_core.training.events import Event, EventSink, make_event
 from timellm_core.training.parts import (
-    BackboneSource, EpochShuffleSampler, build_model, describe_backbone, describe_data, freeze_all_but_trainable,
-    make_accelerator, prepare_data_for, resolve_backbone)
+    BackboneSource, EpochShuffleSampler, build_model, check_backbone_device, describe_backbone, describe_data,
+    freeze_all_but_trainable, make_accelerator, prepare_data_for, resolve_backbone)
 from timellm_core.training.results import (
-    events_up_to_checkpoint, extra_test_metrics, predictions_arrays, build_test_metrics)
+    build_test_metrics, events_up_to_checkpoint, extra_test_metrics, predictions_arrays)
 from timellm_core.training.runs import CHECKPOINT_FILE, MODEL_FILE, RunFolder
 
 
@@ -140,11 +140,14 @@ class Trainer:
             return TrainingResult("cancelled", self._run_dir(), self._epochs_done(), self._stopper_best())
         except Exception as error:  # every fault ends as a `failed` event with a readable message
             message = redact_secrets(self._failure_message(error))  # it goes to config.json and the UI
-            try:
-                self.emit("failed", message=message, where=self.progress.where)
-                self._set_status("failed", error=message)
-            except TimeLLMError:
-                pass  # the disk itself may be the fault; the exception below still carries the message
+            # The disk itself may be the fault: each record is tried on its own (config.json is a
+            # rewrite, so it may succeed where appending failed); the exception below carries the message.
+            for record in (lambda: self.emit("failed", message=message, where=self.progress.where),
+                           lambda: self._set_status("failed", error=message)):
+                try:
+                    record()
+                except TimeLLMError:
+                    pass
             if isinstance(error, TimeLLMError):
                 raise  # already says what to do, in its own class (RunError, ConfigError, ...)
             raise TrainingError(message) from error
@@ -179,6 +182,7 @@ class Trainer:
         if self.model is None:
             self.progress.where = "loading the backbone"
             self.backbone = resolve_backbone(self._backbone_source, config.backbone, self.accelerator.device)
+            check_backbone_device(self.backbone, self.accelerator.device)
             self.progress.where = "building the model"
             self.model = build_model(config, self.backbone, self.data)
         else:

@@ -1,0 +1,74 @@
+"""The Data page beyond the registry datasets: uploads checked by the data layer, and M4 series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_app_support import app_env, assert_clean, frame_with, open_page, plotly_specs, start_app, texts  # noqa: F401
+
+
+def _csv(rows: int = 600, missing_at: int | None = None) -> bytes:
+    dates = pd.date_range("2021-01-01", periods=rows, freq="h")
+    t = np.arange(rows)
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d %H:%M:%S"), "load": np.sin(t / 24 * 2 * np.pi) + 0.01 * t,
+                          "OT": np.cos(t / 24 * 2 * np.pi)})
+    text = frame.to_csv(index=False)
+    if missing_at is not None:
+        lines = text.splitlines()
+        header, first = lines[0], lines[missing_at].split(",")
+        first[1] = ""
+        lines[missing_at] = ",".join(first)
+        text = "\n".join([header] + lines[1:]) + "\n"
+    return text.encode("utf-8")
+
+
+def test_uploaded_csv_is_checked_selected_and_drawn(app_env, tmp_path):
+    at = open_page(start_app(), "data")
+    at.file_uploader(key="data_upload").upload("my series.csv", _csv(), "text/csv").run()
+    assert_clean(at)
+    assert at.session_state["dataset"] == "custom"
+    assert at.selectbox(key="dataset").value == "custom"
+    saved = list((tmp_path / "uploads").glob("my_series-*.csv"))
+    assert len(saved) == 1 and saved[0].read_bytes() == _csv()
+    assert any("600 rows, 2 channels" in s.value for s in at.success)
+    specs = plotly_specs(at)
+    assert {"load", "OT"} <= {t.get("name") for t in specs[0]["data"]}
+    assert list(frame_with(at, "train mean").index) == ["load", "OT"]
+
+
+def test_a_bad_csv_shows_the_data_layer_message_and_keeps_the_choice(app_env):
+    at = open_page(start_app(dataset="ETTh1"), "data")
+    at.file_uploader(key="data_upload").upload("gaps.csv", _csv(missing_at=5), "text/csv").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "load" in errors[0] and "line 6" in errors[0]  # names the column and line
+    assert at.session_state["dataset"] == "ETTh1"  # a refused file does not replace the dataset
+
+
+def test_a_csv_too_short_for_the_windows_is_refused_with_the_numbers(app_env):
+    at = open_page(start_app(), "data")
+    at.file_uploader(key="data_upload").upload("short.csv", _csv(rows=60), "text/csv").run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "Too few rows" in errors[0] and "seq_len 96" in errors[0]
+
+
+def test_m4_pattern_and_series_with_the_test_horizon(app_env):
+    at = open_page(start_app(dataset="m4", m4_pattern="Hourly"), "data")
+    assert {m.label: m.value for m in at.metric}["Horizon"] == "48"
+    chart = plotly_specs(at)[0]
+    history, horizon = chart["data"][0], chart["data"][1]
+    assert horizon["name"] == "test horizon" and len(horizon["y"]) == 48 + 1  # joined to the last value
+    assert chart["layout"]["shapes"]  # the shaded test horizon
+    at.selectbox(key="m4_series_Hourly").set_value("H10").run()
+    assert_clean(at)
+    assert plotly_specs(at)[0]["layout"]["title"]["text"].startswith("H10:")
+
+
+@pytest.mark.parametrize("pattern", ["Weekly"])
+def test_m4_other_pattern_uses_its_own_lengths(app_env, pattern):
+    at = open_page(start_app(dataset="m4", m4_pattern=pattern), "data")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Horizon"] == "13" and metrics["Input (seq_len)"] == "26"
+    assert "not scaled" in texts(at)

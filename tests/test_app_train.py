@@ -1,0 +1,88 @@
+"""The Train page: a run started from the form trains in the background, the live charts fill in,
+a second session is told clearly that a run is in progress, Stop stops it, and the history overlays runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from test_app_support import (  # noqa: F401 (fixtures)
+    app_env, assert_clean, frame_with, open_page, plotly_specs, start_app, texts, train_tiny_run, tiny_run_config)
+from timellm_core.training import default_registry
+
+SMALL = dict(seq_len=32, pred_len=8, patch_len=8, stride=4, d_model=8, d_ff=16, n_heads=2, num_prototypes=20,
+             llm_layers=1, epochs=2, batch_size=8, max_train=32, max_eval=16)
+START = "FormSubmitter:train_form-Start training"
+
+
+def _fill_form(at, **values):
+    for name, value in {**SMALL, **values}.items():
+        at.number_input(key=f"train_form_{name}").set_value(value)
+
+
+def _wait_for(job, timeout_s: float = 240.0) -> None:
+    assert job.wait(timeout_s), f"job {job.run_id} still {job.status} after {timeout_s} s"
+
+
+@pytest.fixture(autouse=True)
+def no_job_running():
+    """Tests share the process-wide registry: never leave a job running for the next test."""
+    yield
+    for job in default_registry().jobs():
+        if job.is_active:
+            job.cancel()
+            job.wait(120)
+
+
+def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
+    at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
+    _fill_form(at)
+    at.button(key=START).click().run()
+    assert_clean(at)
+    run_id = at.session_state["train_my_job"]
+    job = default_registry().get(run_id)
+    assert job is not None and job.config.model.seq_len == 32 and job.config.backbone.llm_layers == 1
+    _wait_for(job)
+    assert job.status == "finished", job.error
+    at.run()
+    assert_clean(at)
+    assert [s.value for s in at.success][0].startswith("Finished")
+    titles = [spec["layout"].get("title", {}).get("text") for spec in plotly_specs(at)]
+    assert "Loss per step" in titles and "Per epoch" in titles
+    steps = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Loss per step")
+    assert len(steps["data"][0]["x"]) == 2 * 4  # 2 epochs x 32 windows / batch 8
+    assert {m.label for m in at.metric} >= {"test MSE (scaled)", "test MAE (scaled)"}
+    history = frame_with(at, "best val MSE")
+    assert list(history["run"]) == [run_id] and history["status"].iloc[0] == "finished"
+    assert at.selectbox(key="run_id").options[1].startswith(run_id)  # the sidebar offers the new run
+
+
+def test_a_second_session_is_told_a_run_is_in_progress_and_can_stop_it(app_env):
+    first = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
+    _fill_form(first, epochs=50, max_train=400)  # long enough to still run while the second session looks
+    first.button(key=START).click().run()
+    job = default_registry().get(first.session_state["train_my_job"])
+    assert job.is_active
+    second = open_page(start_app(dataset="ETTh1", backbone="tiny-llama"), "train")
+    assert f"A run is in progress ({job.run_id}, started by another session" in texts(second)
+    assert second.button(key=START).disabled  # the form cannot start a second run
+    assert "started in another session" in texts(second)
+    second.button(key="train_stop").click().run()  # anyone may stop it (one machine, one run)
+    _wait_for(job)
+    assert job.status == "cancelled"
+
+
+def test_history_overlays_runs_such_as_the_llm_ablation(app_env):
+    frozen = train_tiny_run(app_env, tiny_run_config(train_epochs=2))
+    ablation_config = tiny_run_config(train_epochs=2)
+    ablation_config.model.llm_mode = "none"
+    time.sleep(1.1)  # run ids carry the second they were made
+    ablation = train_tiny_run(app_env, ablation_config)
+    at = open_page(start_app(), "train")
+    assert "Choose a dataset and a backbone" in texts(at)
+    history = frame_with(at, "llm_mode")
+    assert set(history["llm_mode"]) == {"frozen", "none"}
+    overlay = next(s for s in plotly_specs(at) if "by run" in s["layout"]["title"]["text"])
+    assert len(overlay["data"]) == 2 and all(len(trace["y"]) == 2 for trace in overlay["data"])
+    assert {frozen, ablation} == {trace["name"].split(" · ")[0] for trace in overlay["data"]}
