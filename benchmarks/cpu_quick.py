@@ -115,7 +115,7 @@ def write_report(result: dict, output: Path) -> None:
         "# cpu-quick, measured end to end",
         "",
         f"Command: `python -m timellm_core train --preset cpu-quick` (wall time measured around the whole "
-        f"process: start-up, data, backbone load, training, per-epoch evaluation, final test).",
+        f"process: start-up, data, backbone load, training, validation every epoch, final test).",
         "",
         f"- Machine: {result['cpu']} ({result['cpus']} CPUs visible), Python {result['python']}, "
         f"torch {result['torch']}, measured {result['date']}.",

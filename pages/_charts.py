@@ -189,7 +189,12 @@ def window_with_patches(values: np.ndarray, padded: np.ndarray, spans: Sequence[
         upper = i % 2 == 0
         y0, y1 = (high + pad * 0.2, high + pad) if upper else (low - pad, low - pad * 0.2)
         colour = "rgba(220, 38, 38, 0.55)" if i == highlight else PATCH_COLOURS[i % 2].replace("0.18", "0.45")
-        fig.add_shape(type="rect", x0=start - 0.5, x1=end - 0.5, y0=y0, y1=y1, line_width=0, fillcolor=colour)
+        # A white edge separates patches that touch (every other patch when stride = patch_len / 2).
+        fig.add_shape(type="rect", x0=start - 0.5, x1=end - 0.5, y0=y0, y1=y1, fillcolor=colour,
+                      line=dict(color="white", width=2))
+        if len(spans) <= 32:
+            fig.add_annotation(x=(start + end - 1) / 2, y=(y0 + y1) / 2, text=str(i), showarrow=False,
+                               font=dict(size=10, color="#111827"))
         if i == highlight:
             fig.add_vrect(x0=start - 0.5, x1=end - 0.5, fillcolor="rgba(220, 38, 38, 0.10)", line_width=0,
                           layer="below")

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages import _charts as charts
+from pages import _shared as shared
 from pages._model import inspected, window_trace
 from pages._window import pick_window, raw_window
 from timellm_core.inspect import patch_spans
@@ -33,7 +34,8 @@ mean, std = float(trace.mean[0, 0, choice.channel]), float(trace.stdev[0, 0, cho
 st.plotly_chart(charts.simple_line(axis, {choice.channel_name: raw}, f"Raw window ({choice.label})",
                                    "time" if np.issubdtype(np.asarray(axis).dtype, np.datetime64) else "step",
                                    "original units", height=260), key="patches_raw")
-st.caption(f"RevIN statistics of this window (in the scaled space the model reads): mean {mean:.4f}, "
+space = "raw values (M4 is not scaled)" if shared.is_m4(target.config.data.name) else "the train-scaled values"
+st.caption(f"RevIN statistics of this window, computed on {space} the model receives: mean {mean:.4f}, "
            f"std {std:.4f}. The model subtracts and divides by them, and undoes it on the forecast.")
 
 highlight = st.slider("Highlight patch", 0, len(spans) - 1, 0, key="patches_highlight",

@@ -118,7 +118,7 @@ else:
     m4 = shared.is_m4(chosen.dataset)
     if active is not None:
         owner = "this session" if st.session_state.get(MY_JOB) == active.run_id else "another session"
-        st.info(f"A run is in progress ({active.run_id}, started by {owner}, {active.progress:.0%} done). "
+        st.info(f"A run is in progress ({active.run_id}, started by {owner}; its progress is shown above). "
                 "One run trains at a time on this server: wait for it or stop it, then start yours.")
     st.caption(f"Dataset **{config.data.name}**" + (f" ({config.data.seasonal_patterns})" if m4 else "")
                + f", backbone **{config.backbone.name}**.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -207,17 +208,25 @@ def test_4bit_without_a_usable_bitsandbytes_in_the_app(app_env, monkeypatch):
 
 # --- run folders -----------------------------------------------------------------------------------
 
-@pytest.fixture()
-def finished_run(app_env) -> Path:
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One finished tiny run, trained once; each test corrupts its own copy."""
     config = RunConfig(
         data=DataConfig(name="Synthetic"), backbone=BackboneConfig(name="tiny-llama", llm_layers=1),
         model=TimeLLMConfig(seq_len=32, pred_len=8, patch_len=8, stride=4, d_model=8, d_ff=16, n_heads=2,
                             num_prototypes=16),
         training=TrainingConfig(batch_size=8, eval_batch_size=64, train_epochs=1, max_train_windows=16,
                                 max_eval_windows=16, device="cpu", test_each_epoch=False))
-    run = RunFolder.create(config, app_env / "runs")
+    run = RunFolder.create(config, tmp_path_factory.mktemp("trained"))
     assert Trainer(config, run=run).run().status == "finished"
     return run.path
+
+
+@pytest.fixture()
+def finished_run(app_env, trained_run) -> Path:
+    copy = app_env / "runs" / trained_run.name
+    shutil.copytree(trained_run, copy)
+    return copy
 
 
 def _open_run(run: Path, page: str) -> AppTest:

@@ -390,3 +390,19 @@ def test_weights_that_do_not_fit_the_model_name_the_tensors(finished_run, tmp_pa
 def test_resuming_a_finished_run_says_there_is_nothing_to_do(finished_run, tmp_path, capsys):
     run = _copy_run(finished_run, tmp_path)
     _fails(["train", "--resume", str(run)], capsys, "already finished", "Start a new run")
+
+
+def test_the_real_command_exits_2_with_only_the_message(tmp_path):
+    """`python -m timellm_core` as a person runs it: status 2, one readable line, no traceback."""
+    import os
+    import subprocess
+
+    path = tmp_path / "text.csv"
+    path.write_text("date,a\n2021-01-01 00:00:00,1\n2021-01-01 01:00:00,oops\n2021-01-01 02:00:00,3\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "timellm_core", "data", "check", str(path)], cwd=root,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(root)))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert done.stderr.strip().startswith("error: ") and "'oops'" in done.stderr and "line 3" in done.stderr

@@ -8,7 +8,7 @@ import pytest
 
 from timellm_core.cli import main
 from timellm_core.errors import RunError, TimeLLMError
-from timellm_core.safety import check_name, child_path, confine, safe_file_name, safe_run_id
+from timellm_core.safety import check_name, child_path, confine, safe_file_name
 from timellm_core.training.runs import RunFolder, check_run_id, find_run, run_path
 
 HOSTILE_NAMES = [
@@ -80,8 +80,6 @@ def test_free_text_run_names_become_safe_ids(tmp_path):
     run = RunFolder.create(RunConfig(), tmp_path, name="../../etc/passwd\x00 evil")
     assert run.path.parent == tmp_path.resolve()
     assert "/" not in run.run_id and ".." not in run.run_id.split("_")[0]
-    assert safe_run_id("../../x") == "x"
-    assert safe_run_id("\x00") == "run"
 
 
 def test_find_run_by_id_cannot_escape_the_runs_folder(tmp_path):

@@ -1,4 +1,4 @@
-"""Guards for what comes from outside: file names, run ids, paths, sizes, weight files and secrets.
+"""Guards for what comes from outside: file names, run ids, paths, the size limit, weight files, secrets.
 
 Every check raises a ``TimeLLMError`` (or the subclass the caller names) whose message says what
 is wrong and what to do, so the CLI and the app can show it as it is.
@@ -8,13 +8,14 @@ Rules kept here, in one place:
 - An uploaded file name or a run id becomes a single folder entry of ``[A-Za-z0-9_.-]``: no path
   separators, no ``..``, no NUL or control characters, never hidden (no leading dot).
 - A path built from user input is resolved and must stay under its root (``confine``).
-- A CSV (a file on disk or an upload) is at most ``MAX_UPLOAD_BYTES``; ``.streamlit/config.toml``
-  sets ``server.maxUploadSize`` to ``MAX_UPLOAD_MB`` so the browser refuses larger files first.
+- A CSV (a file on disk or an upload) is at most ``MAX_UPLOAD_BYTES`` (the data layer's reader checks
+  it before reading); ``.streamlit/config.toml`` sets ``server.maxUploadSize`` to ``MAX_UPLOAD_MB``.
 - Weights are read only from safetensors or GGUF files: both are plain tensors plus metadata, and
   loading them cannot run code. Pickle-based formats (``.bin``, ``.pt``, ``.pth``, ``.ckpt``,
   ``.pkl``) are refused; ``torch.load`` is used nowhere without ``weights_only=True``.
-- Secrets (Hugging Face tokens and any environment variable whose name says TOKEN, SECRET,
-  PASSWORD or KEY) are replaced by ``[redacted]`` in text that goes to a terminal or a log.
+- Secrets (Hugging Face tokens and any environment variable whose name says TOKEN, SECRET, PASSWORD,
+  API_KEY, ACCESS_KEY or PRIVATE_KEY) are replaced by ``[redacted]`` in text that goes to a terminal
+  or a log.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000  # Traffic, the largest benchmark C
 
 MAX_NAME_LENGTH = 100
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_.-]+")
 
 SAFE_WEIGHT_SUFFIXES = (".safetensors", ".gguf")
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -88,12 +88,6 @@ def check_name(name: object, what: str = "name", error: type[TimeLLMError] = Tim
     return text
 
 
-def safe_run_id(text: object, default: str = "run") -> str:
-    """A run id made from free text (a form field, ``--model_id``): unsafe runs of characters become '-'."""
-    cleaned = _UNSAFE_RUN.sub("-", str(text or "").replace("\x00", "")).strip(".-")[:MAX_NAME_LENGTH]
-    return cleaned if cleaned and SAFE_NAME.match(cleaned) else default
-
-
 # --- paths -----------------------------------------------------------------------------------
 
 def confine(path: str | os.PathLike[str], root: str | os.PathLike[str], what: str = "path",
@@ -118,24 +112,6 @@ def child_path(root: str | os.PathLike[str], name: object, what: str = "name",
                error: type[TimeLLMError] = TimeLLMError) -> Path:
     """``root / name`` for a checked single-entry ``name``, confined to ``root``."""
     return confine(Path(root) / check_name(name, what, error), root, what, error)
-
-
-# --- sizes -----------------------------------------------------------------------------------
-
-def check_size(size: int, limit: int = MAX_UPLOAD_BYTES, what: str = "The file",
-               error: type[TimeLLMError] = TimeLLMError) -> None:
-    """``error`` when ``size`` bytes exceed ``limit``, stating both in MB and what to do."""
-    if int(size) > int(limit):
-        raise error(f"{what} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit. "
-                    "Use a shorter or narrower file (fewer rows or channels).")
-
-
-def check_file_size(path: str | os.PathLike[str], limit: int = MAX_UPLOAD_BYTES,
-                    error: type[TimeLLMError] = TimeLLMError) -> int:
-    """The size of ``path`` in bytes, checked against ``limit`` before anything reads it."""
-    size = Path(path).stat().st_size
-    check_size(size, limit, f"The file {path}", error)
-    return size
 
 
 # --- weights ---------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ import pandas as pd
 from timellm_core.data.frequency import guess_freq, seasonal_period, step_of
 from timellm_core.data.splits import SPLITS, check_split_lengths, split_borders, window_count
 from timellm_core.errors import DataError
+from timellm_core.safety import MAX_UPLOAD_BYTES
 
-MAX_CSV_BYTES = 200_000_000  # Traffic, the largest benchmark, is ~136 MB
+MAX_CSV_BYTES = MAX_UPLOAD_BYTES  # 200 MB, as the app's upload limit; Traffic, the largest benchmark, is ~136 MB
 MIN_ROWS = 2
 DATE_COLUMN_NAMES = ("date", "time", "timestamp", "datetime")
 SEPARATORS = (",", ";", "\t")

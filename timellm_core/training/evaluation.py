@@ -49,6 +49,9 @@ def subset_indices(count: int, limit: int | None, seed: int, split: str) -> np.n
 
 def limited_windows(data: Any, split: str, limit: int | None, seed: int) -> tuple[Dataset, np.ndarray]:
     """``data.windows(split)`` reduced to at most ``limit`` windows, with the kept indices."""
+    counter = getattr(data, "window_count", None)
+    if callable(counter) and split != "train" and counter(split) == 0:
+        return [], np.arange(0)  # a split too short for one window (no validation: the trainer copes)
     windows = data.windows(split)
     indices = subset_indices(len(windows), limit, seed, split)
     if len(indices) == len(windows):

@@ -12,6 +12,7 @@ starts minutes later, unattended, surprises people more than a clear "busy" mess
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -123,7 +124,9 @@ class TrainingJob:
     def events(self, since: int = 0) -> list[Event]:
         """A copy of the events so far (from index ``since``: poll incrementally)."""
         with self._lock:
-            return [dict(event) for event in self._events[since:]]
+            # Nested values (window counts, metrics) are copied too: a reader cannot change the job's record.
+            return [{key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+                     for key, value in event.items()} for event in self._events[since:]]
 
     def event_count(self) -> int:
         with self._lock:

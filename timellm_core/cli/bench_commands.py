@@ -1,0 +1,51 @@
+"""``bench``: speed and memory of the unoptimised, exact and fast paths (see timellm_core/model/benchmark.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="time the unoptimised, exact and fast paths (random SmolLM2-shaped backbone, CPU)",
+        description="Train-step and eval-forward times (median after warm-up) and peak memory of the three "
+                    "paths, each in a fresh process; the exact path's difference from the unoptimised one; "
+                    "one traced ETTh1-shaped window. Takes several minutes on a laptop CPU.")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--steps", type=int, default=5, help="measured steps per path (default 5, at least 1)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first (default 1)")
+    parser.add_argument("--llm_layers", type=int, default=6, help="layers of the SmolLM2-shaped backbone (default 6)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--seq_len", type=int, default=512)
+    parser.add_argument("--pred_len", type=int, default=96)
+    parser.add_argument("--no-real", dest="include_real", action="store_false",
+                        help="skip the traced window with the real SmolLM2-135M even when it is present")
+    parser.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from timellm_core.errors import ConfigError
+    from timellm_core.model.benchmark import BenchSettings, run_benchmark
+
+    if args.steps < 1 or args.warmup < 0:
+        raise ConfigError("--steps must be at least 1 and --warmup at least 0.")
+    settings = BenchSettings(batch_size=args.batch_size, seq_len=args.seq_len, pred_len=args.pred_len,
+                             llm_layers=args.llm_layers, steps=args.steps, warmup=args.warmup,
+                             eval_steps=args.steps)
+    progress = None if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
+    results = run_benchmark(settings, include_real=args.include_real, progress=progress)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_results(results))
+    return 0
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """A plain-text table of the benchmark results."""
+    from timellm_core.model.benchmark import to_markdown
+
+    return to_markdown(results)
