@@ -19,6 +19,8 @@ Paths:
   A fresh cache object is made per batch: forward mutates the cache it is given, never the memo.
   The statistics tokens' outputs are never read, only their keys and values: in the last layer
   the forward stops as soon as those are stored (the rest of that layer is skipped).
+  Attention is sdpa with grouped key/value heads left to torch (``grouped_attention``); eager, with
+  attention maps, only when a trace asks for the LLM's attention.
 
 The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed function here.
 """
@@ -34,6 +36,7 @@ from typing import Iterator
 import torch
 
 from timellm_core.backbones.base import Backbone
+from timellm_core.model.grouped_attention import register_grouped_sdpa
 
 _LOCKS: "weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -177,15 +180,16 @@ class LLMRunner:
         mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, Lp + Ls + P)
         positions = layout_positions(mask)
         cache = self._expanded_prefix_cache(prefix_ids, series)
+        fast_attention = register_grouped_sdpa()
         if series_len:
-            with torch.no_grad(), attention_implementation(model, "sdpa"):
+            with torch.no_grad(), attention_implementation(model, fast_attention):
                 try:
                     model(inputs_embeds=backbone.embed(series_ids), attention_mask=mask[:, :prefix_len + series_len],
                           position_ids=positions[:, prefix_len:prefix_len + series_len], cache=cache, use_cache=True)
                 except _KeysStored:
                     pass
         cache.layers[-1].stop_after_update = False  # the patch positions need the whole last layer
-        with attention_implementation(model, "eager" if output_attentions else "sdpa"):
+        with attention_implementation(model, "eager" if output_attentions else fast_attention):
             out = model(inputs_embeds=patches.to(backbone.compute_dtype), attention_mask=mask,
                         position_ids=positions[:, -patch_count:], cache=cache, use_cache=True,
                         output_attentions=output_attentions)

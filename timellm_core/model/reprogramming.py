@@ -36,8 +36,7 @@ class ReprogrammingLayer(nn.Module):
         # softmax(Q K^T / sqrt(E)) per head, as batched matrix products over heads (the scale is
         # applied to Q, which is the same product): one contiguous (H, B*N*P, S) block, no einsum copies.
         queries = (queries * (1.0 / math.sqrt(d_keys))).view(series * positions, heads, d_keys).transpose(0, 1)
-        scores = torch.bmm(queries, keys.permute(1, 2, 0))  # (H, B*N*P, S)
-        attention = torch.softmax(scores, dim=-1)  # (H, B*N*P, S)
+        attention = torch.softmax(torch.bmm(queries, keys.permute(1, 2, 0)), dim=-1)  # (H, B*N*P, S)
         mixed = torch.bmm(self.dropout(attention), values.transpose(0, 1))  # (H, B*N*P, E)
         mixed = mixed.transpose(0, 1).reshape(series, positions, heads * d_keys)  # (B*N, P, H*E)
         out = self.out_projection(mixed)  # (B*N, P, D)
