@@ -103,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
     config, notes = config_from_flags(args)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    data = _preflight(config)
     iterations = max(1, int(args.itr or 1))
     status = 0
     for iteration in range(iterations):
@@ -114,11 +115,27 @@ def _train(args: argparse.Namespace) -> int:
                                       cli={"argv": sys.argv[1:], "model_id": args.model_id,
                                            "model_comment": args.model_comment, "des": args.des})
             print(f"run folder: {folder.path}", file=sys.stderr)
-        result = _run_trainer(Trainer(current, run=folder, on_event=_ProgressPrinter()), folder)
+        result = _run_trainer(Trainer(current, run=folder, data=data, on_event=_ProgressPrinter()), folder)
         status = _report(result)
         if status:
             break
     return status
+
+
+def _preflight(config: Any) -> Any:
+    """Check the dataset and the backbone before a run folder exists, so a typo leaves nothing behind.
+
+    Returns the prepared data, which the trainer then reuses instead of reading the CSV again.
+    """
+    from timellm_core.backbones.catalogue import resolve_backbone_spec
+    from timellm_core.backbones.loading import weights_source
+    from timellm_core.training.parts import prepare_data_for
+
+    config.validate()
+    spec = resolve_backbone_spec(config.backbone.name)
+    if not spec.tiny:
+        weights_source(spec)  # BackboneError saying how to fetch it
+    return prepare_data_for(config)
 
 
 def _run_trainer(trainer: Any, folder: Any) -> Any:

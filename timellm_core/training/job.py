@@ -187,7 +187,8 @@ class TrainingJob:
             recorded = any(event.get("type") == "failed" for event in self._events)
         if recorded:
             return
-        event = make_event("failed", message=message, where="setup")
+        event = make_event("failed", message=message, where="setup")  # make_event redacts secrets
+        message = event["message"]
         self._on_event(event)
         try:
             self._run.append_event(event)
