@@ -247,15 +247,15 @@ def epoch_metrics(frame: pd.DataFrame) -> go.Figure:
     return _layout(fig, 320, "Per epoch")
 
 
-def runs_overlay(curves: dict[str, pd.DataFrame], metric: str) -> go.Figure:
-    """One line per run: ``metric`` per epoch (e.g. validation MSE)."""
+def runs_overlay(curves: dict[str, pd.DataFrame], metric: str, metric_label: str) -> go.Figure:
+    """One line per run: ``metric`` per epoch (e.g. validation MSE), named ``metric_label`` on the axis."""
     fig = go.Figure()
     for i, (label, frame) in enumerate(curves.items()):
         fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], mode="lines+markers", name=label,
                                  line=dict(color=(CONTEXT, FORECAST, TRUTH, *BASELINE_COLOURS)[i % 7])))
     fig.update_xaxes(title_text="epoch", dtick=1)
-    fig.update_yaxes(title_text=metric)
-    return _layout(fig, 340, f"{metric} per epoch, by run")
+    fig.update_yaxes(title_text=metric_label)
+    return _layout(fig, 360, f"{metric_label[0].upper()}{metric_label[1:]} per epoch, by run")
 
 
 # ------------------------------------------------------------------------------------------

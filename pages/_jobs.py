@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,18 @@ class RunSummary:
     info: Any  # timellm_core.training.runs.RunInfo
 
 
-@st.cache_resource(ttl=3, show_spinner=False)
-def _cached_runs(runs_dir: str) -> list[Any]:
+@st.cache_resource(ttl=3, show_spinner=False, max_entries=4)
+def _cached_runs(runs_dir: str, jobs_state: tuple[tuple[str, str], ...]) -> list[Any]:
+    """Reading every run folder is slow-ish: once per 3 s, and again when a job here changes status."""
     from timellm_core.training.runs import list_runs
 
     return list_runs(runs_dir)
+
+
+def _jobs_state() -> tuple[tuple[str, str], ...]:
+    """(run id, status) of this server's jobs: part of the run list's cache key."""
+    jobs = registry()
+    return tuple((job.run_id, job.status) for job in jobs.jobs()) if jobs is not None else ()
 
 
 def runs_dir() -> str:
@@ -35,14 +43,14 @@ def runs_dir() -> str:
 
 
 def list_run_summaries(usable_only: bool = True) -> list[RunSummary] | None:
-    """Runs under the runs folder, newest first (cached for 3 s); None when training is not built.
+    """Runs under the runs folder, newest first (cached briefly); None when training is not built.
 
     ``usable_only`` keeps runs whose config can be rebuilt and that saved trained weights.
     """
     if shared.optional_core("timellm_core.training.runs") is None:
         return None
     summaries = []
-    for info in _cached_runs(runs_dir()):
+    for info in _cached_runs(runs_dir(), _jobs_state()):
         if usable_only and (info.config is None or not info.has_model):
             continue
         summaries.append(RunSummary(info.run_id, _label(info), info.status, info.config, info))
@@ -55,11 +63,15 @@ def refresh_runs() -> None:
 
 
 def _label(info: Any) -> str:
+    """Short enough for the sidebar: when, dataset, backbone, lengths, and the ablation if any."""
     config = info.config
     if config is None:
         return f"{info.run_id} ({info.status})"
-    mode = "" if config.model.llm_mode == "frozen" else f", llm {config.model.llm_mode}"
-    return f"{info.run_id} · {info.status}{mode}"
+    when = time.strftime("%m-%d %H:%M:%S", time.localtime(info.created)) if info.created else info.run_id
+    mode = "" if config.model.llm_mode == "frozen" else f" · llm {config.model.llm_mode}"
+    status = "" if info.status == "finished" else f" · {info.status}"
+    return (f"{when} · {config.data.name} · {config.backbone.name} · "
+            f"{config.model.seq_len}→{config.model.pred_len}{mode}{status}")
 
 
 def find_run(run_id: str | None) -> RunSummary | None:
@@ -76,7 +88,7 @@ def find_run(run_id: str | None) -> RunSummary | None:
 def registry() -> Any | None:
     """The process-wide JobRegistry, or None when the training package does not offer it yet."""
     training = shared.optional_core("timellm_core.training")
-    if training is None or not hasattr(training, "default_registry"):
+    if training is None:
         return None
     return shared.job_registry()
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages import _charts as charts
 from pages import _shared as shared
+from pages._readiness import bytes_progress, run_with_progress
 from timellm_core.config import RunConfig
 
 
@@ -37,7 +38,18 @@ def series_picker(data: object, key: str) -> int:
 
 
 def render_m4_data(config: RunConfig) -> None:
+    from timellm_core.data import fetch_dataset
+    from timellm_core.data.m4 import find_m4_file
+
     pattern = config.data.seasonal_patterns or "Hourly"
+    if find_m4_file(pattern, "train") is None:
+        st.warning(f"The M4 {pattern} files are not on this machine. Put {pattern}-train.csv and "
+                   f"{pattern}-test.csv in dataset/m4/ (or $TIMELLM_DATA/m4/), or download them here.")
+        if st.button(f"Download M4 {pattern}", key="m4_fetch", type="primary"):
+            if run_with_progress(lambda bar: fetch_dataset("m4", progress=bytes_progress(bar, f"M4 {pattern}"),
+                                                           pattern=pattern), f"Downloading M4 {pattern}"):
+                st.rerun()
+        st.stop()
     data = load_m4(pattern)
     meta = data.pattern
     st.subheader(f"M4 {meta.name}")

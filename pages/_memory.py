@@ -35,8 +35,8 @@ def render_memory_plan(memory: Any, config: RunConfig, spec: Any, n_channels: in
     st.markdown(f"**{verdict}**, in {chosen}: about {answer['total (GiB)']:.2f} GiB to train "
                 f"({config.backbone.llm_layers} layers, batch {config.training.batch_size} x {channels} channels, "
                 f"seq_len {config.model.seq_len}, {config.model.num_prototypes} prototypes).")
-    st.dataframe(table.style.format({c: "{:.3f}" for c in table.columns if c not in ("precision", f"fits {GPU_GIB:.0f} GB?")}),
-                 hide_index=True, key="backbone_memory")
+    sizes = [column for column in table.columns if column.endswith(("LLM", "Adam", "activations", "(GiB)"))]
+    st.dataframe(table.style.format({column: "{:.3f}" for column in sizes}), hide_index=True, key="backbone_memory")
     st.caption(f"Estimates before loading, from the model's shapes; 'fits' keeps {HEADROOM - 1:.0%} headroom for "
                "the CUDA context and allocator slack. Channel independence multiplies activations by the channel "
                f"count ({channels}{'' if n_channels else ', assumed: choose a dataset'}). Change batch size, "

@@ -86,7 +86,7 @@ def inspected(need_run: bool = False) -> Inspected:
         data = shared.load_data(config)
     backbone = shared.load_backbone(config.backbone)
     with shared.core_errors(), st.spinner("Building an untrained model ..."):
-        model = _untrained_model(config, getattr(data, "description", None))
+        model = _untrained_model(config, data.description)
     key = f"untrained:{hash(repr(config.to_dict()))}"
     return Inspected(config, data, backbone, model, False, None, key)
 

@@ -29,13 +29,7 @@ def dataset_ready(data: Any, spec: Any) -> tuple[bool, str]:
         path = st.session_state.get(shared.CUSTOM_PATH)
         return bool(path), (st.session_state.get(shared.CUSTOM_NAME, path) if path else "upload on the Data page")
     if spec.kind == "m4":
-        try:
-            from timellm_core.data.m4 import find_m4_file
-
-            found = [p for p in ("Hourly", "Weekly", "Daily", "Monthly", "Quarterly", "Yearly")
-                     if find_m4_file(p, "train") is not None]
-        except (ImportError, TimeLLMError):
-            found = []
+        found = [pattern for pattern in _m4_patterns() if _m4_here(pattern)]
         return bool(found), ("patterns here: " + ", ".join(found)) if found else "not downloaded"
     try:
         path = data.find_dataset_file(spec)
@@ -44,30 +38,46 @@ def dataset_ready(data: Any, spec: Any) -> tuple[bool, str]:
     return True, str(path)
 
 
+def _m4_patterns() -> list[str]:
+    from timellm_core.data.m4 import M4_PATTERNS
+
+    return list(M4_PATTERNS)
+
+
+def _m4_here(pattern: str) -> bool:
+    from timellm_core.data.m4 import find_m4_file
+
+    return find_m4_file(pattern, "train") is not None
+
+
 def _datasets() -> None:
     data = shared.optional_core("timellm_core.data")
     if data is None:
         st.caption("The data layer is not built yet.")
         return
-    rows, missing = [], []
+    rows = []
+    missing: dict[str, tuple[str, str | None, str]] = {}  # label -> (dataset, M4 pattern, size)
     for spec in data.list_datasets():
         ready, where = dataset_ready(data, spec)
         rows.append({"dataset": spec.name, "ready": "yes" if ready else "no", "where": where})
         if not ready and spec.kind == "csv" and spec.url:
-            missing.append(spec)
+            missing[spec.name] = (spec.name, None, f" (~{spec.size_bytes / 1e6:.0f} MB)" if spec.size_bytes else "")
+        if spec.kind == "m4":
+            for pattern in _m4_patterns():
+                if not _m4_here(pattern):
+                    missing[f"M4 {pattern}"] = (spec.name, pattern, "")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if missing:
-        choice = st.selectbox("Fetch a dataset", [spec.name for spec in missing], key="fetch_dataset_choice")
-        spec = next(s for s in missing if s.name == choice)
-        size = f" (~{spec.size_bytes / 1e6:.0f} MB)" if spec.size_bytes else ""
+        choice = st.selectbox("Fetch a dataset", list(missing), key="fetch_dataset_choice")
+        name, pattern, size = missing[choice]
         if st.button(f"Download {choice}{size}", key="fetch_dataset_button"):
-            run_with_progress(lambda bar: data.fetch_dataset(choice, progress=bytes_progress(bar, choice)),
-                              f"Downloading {choice}")
+            run_with_progress(lambda bar: data.fetch_dataset(name, progress=bytes_progress(bar, choice),
+                                                             pattern=pattern), f"Downloading {choice}")
 
 
 def _backbones() -> None:
     backbones = shared.optional_core("timellm_core.backbones")
-    if backbones is None or not hasattr(backbones, "list_backbones"):
+    if backbones is None:
         st.caption("The backbone catalogue is not built yet.")
         return
     rows, missing = [], []

@@ -26,6 +26,7 @@ M4_PATTERN = "m4_pattern"
 CUSTOM_PATH = "custom_csv_path"
 CUSTOM_NAME = "custom_csv_name"
 WORKING_CONFIG = "working_config"  # the Train form's RunConfig (model and training settings)
+PENDING_DATASET = "pending_dataset"  # a dataset to select at the start of the next run
 
 NO_RUN = "(none: untrained model)"
 DEFAULT_PRESET = "cpu-quick"
@@ -44,10 +45,7 @@ def optional_core(module: str) -> ModuleType | None:
         missing = error.name or ""
         if module == missing or module.startswith(missing + "."):
             return None
-        raise
-    except ImportError:
-        # A package whose __init__ does not export its API yet is "not built" for the app.
-        return None
+        raise  # a missing dependency of a module that exists is a real fault
 
 
 def require_core(module: str, what: str) -> ModuleType:
@@ -153,6 +151,11 @@ def channel_count(config: RunConfig) -> int | None:
 
 def is_m4(name: str | None) -> bool:
     return bool(name) and name.lower() == "m4"
+
+
+def choose_dataset_next_run(name: str) -> None:
+    """Select ``name`` in the sidebar on the next run (its widget cannot change once drawn in this one)."""
+    st.session_state[PENDING_DATASET] = name
 
 
 def need(what: str, where: str) -> None:

@@ -27,13 +27,19 @@ def _dataset_picker() -> None:
     names = [spec.name for spec in specs]
     if shared.CUSTOM_PATH not in st.session_state and "custom" in names:
         names.remove("custom")  # offered once a CSV is uploaded on the Data page
+    pending = st.session_state.pop(shared.PENDING_DATASET, None)
+    if pending in names:  # chosen on a page (an upload): select it, and forget a run made on other data
+        st.session_state[shared.DATASET] = pending
+        st.session_state[shared.RUN] = shared.NO_RUN
     if st.session_state.get(shared.DATASET) not in names:
         st.session_state[shared.DATASET] = None
     st.selectbox("Dataset", names, index=None, key=shared.DATASET, placeholder="Choose a dataset",
                  on_change=_forget_mismatched_run,
                  format_func=lambda name: _dataset_label(name), help="The series to explore and train on.")
     if shared.is_m4(st.session_state.get(shared.DATASET)):
-        patterns = list(getattr(data, "M4_PATTERNS", ("Hourly", "Weekly")))
+        from timellm_core.data.m4 import M4_PATTERNS
+
+        patterns = list(M4_PATTERNS)  # Yearly ... Hourly; the ones not downloaded say so on the Data page
         if st.session_state.get(shared.M4_PATTERN) not in patterns:
             st.session_state[shared.M4_PATTERN] = "Hourly" if "Hourly" in patterns else patterns[0]
         st.selectbox("M4 seasonal pattern", patterns, key=shared.M4_PATTERN, on_change=_forget_mismatched_run)
@@ -47,7 +53,7 @@ def _dataset_label(name: str) -> str:
 
 def _backbone_picker() -> None:
     backbones = shared.optional_core("timellm_core.backbones")
-    if backbones is None or not hasattr(backbones, "list_backbones"):
+    if backbones is None:
         st.caption("Backbones: the backbone catalogue is not built yet.")
         return
     specs = {spec.name: spec for spec in backbones.list_backbones()}
@@ -126,10 +132,11 @@ def _job_status() -> None:
     def status_panel() -> None:
         summary = job_summary(job)
         st.markdown(f"**Training job** `{summary.run_id}`")
-        st.caption(summary.headline)
         if summary.running:
-            st.progress(summary.progress, text=summary.progress_text)
-        elif running:
+            st.progress(summary.progress, text=summary.headline)
+        else:
+            st.caption(summary.headline)
+        if running and not summary.running:
             refresh_runs()
             st.rerun()  # it just ended: redraw everything so the run list and the pages see it
 

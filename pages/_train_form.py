@@ -93,6 +93,11 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
                                      help="A seeded subset for validation and test. 0 reports metrics over every "
                                           "test window, as published tables should.")
         seed = c[3].number_input("seed", 0, 2**31 - 1, int(training.seed), key=PREFIX + "seed")
+        test_each_epoch = st.checkbox("Test every epoch", value=bool(training.test_each_epoch),
+                                      key=PREFIX + "test_each_epoch",
+                                      help="Draws the test MSE per epoch next to train and validation (as the "
+                                           "reference does). Off saves time; the final test on the best weights "
+                                           "always runs.")
         pressed = st.form_submit_button(start_label, type="primary", disabled=disabled)
     if not pressed:
         return None
@@ -105,6 +110,7 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
     new.backbone.llm_layers = int(llm_layers)
     t.train_epochs, t.batch_size, t.learning_rate, t.lradj = int(epochs), int(batch), float(rate), lradj
     t.patience, t.seed = int(patience), int(seed)
+    t.test_each_epoch = bool(test_each_epoch)
     t.max_train_windows = int(max_train) or None
     t.max_eval_windows = int(max_eval) or None
     return new
@@ -113,5 +119,6 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
 def settings_summary(config: RunConfig) -> dict[str, Any]:
     """The main settings of a config as one flat row (for the run table)."""
     m, t = config.model, config.training
-    return {"seq_len": m.seq_len, "pred_len": m.pred_len, "llm_mode": m.llm_mode, "llm_layers": config.backbone.llm_layers,
-            "d_model": m.d_model, "d_ff": m.d_ff, "S": m.num_prototypes, "epochs": t.train_epochs, "lr": t.learning_rate}
+    return {"seq_len": m.seq_len, "pred_len": m.pred_len, "llm_mode": m.llm_mode,
+            "llm_layers": config.backbone.llm_layers, "d_model": m.d_model, "d_ff": m.d_ff, "S": m.num_prototypes,
+            "epochs": t.train_epochs, "lr": t.learning_rate}

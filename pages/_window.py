@@ -34,7 +34,7 @@ def pick_window(target: Inspected, key: str) -> WindowChoice:
     count = int(data.window_count(split))
     index = middle.slider(f"Window (of {count:,} in the {split} split)", 0, max(count - 1, 0), 0, key=f"{key}_index")
     channels = list(data.channels)
-    default = channels.index(data.target) if getattr(data, "target", None) in channels else len(channels) - 1
+    default = channels.index(data.target) if data.target in channels else len(channels) - 1
     channel_name = right.selectbox("Channel", channels, index=default, key=f"{key}_channel")
     return WindowChoice(split, int(index), channels.index(channel_name), channel_name,
                         f"{split} window {index}, channel {channel_name}")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from pages import _charts as charts
 from pages import _shared as shared
+from pages._readiness import bytes_progress, run_with_progress
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspect import channel_statistics, downsample_for_plot
 from timellm_core.safety import confine, safe_file_name
@@ -19,6 +20,7 @@ MAX_POINTS = 2000  # per channel; more makes the browser slow without showing mo
 UPLOAD_KEY = "data_upload"
 UPLOAD_REPORT = "data_upload_report"
 UPLOAD_ERROR = "data_upload_error"
+UPLOAD_CHECKED = "data_upload_checked"  # (file id, fill option) of the upload last checked
 FILL_KEY = "data_fill_missing"
 
 st.title("Data")
@@ -32,13 +34,12 @@ def uploads_dir() -> Path:
     return Path(os.environ.get("TIMELLM_UPLOADS") or Path(__file__).resolve().parents[1] / "dataset" / "uploads")
 
 
-def _on_upload() -> None:
-    """Check the uploaded CSV with the data layer; keep it and select it when it passes."""
-    upload = st.session_state.get(UPLOAD_KEY)
-    st.session_state.pop(UPLOAD_ERROR, None)
-    st.session_state.pop(UPLOAD_REPORT, None)
-    if upload is None:
-        return
+def check_upload(upload: object) -> None:
+    """Check an uploaded CSV with the data layer; keep it and select it when it passes.
+
+    Runs in the page body, not in a widget callback, so a large file's check shows a spinner.
+    Selecting it goes through the sidebar's pending choice (its widget was already drawn this run).
+    """
     payload = upload.getvalue()
     try:
         report = data.check_csv(payload, seq_len=seq_len, pred_len=pred_len,
@@ -65,8 +66,8 @@ def _on_upload() -> None:
     st.session_state[UPLOAD_REPORT] = report
     st.session_state[shared.CUSTOM_PATH] = str(path)
     st.session_state[shared.CUSTOM_NAME] = name
-    st.session_state[shared.DATASET] = "custom"
-    st.session_state[shared.RUN] = shared.NO_RUN
+    shared.choose_dataset_next_run("custom")
+    st.rerun()
 
 
 with st.expander("Use your own CSV", expanded=st.session_state.get(shared.DATASET) is None):
@@ -75,7 +76,16 @@ with st.expander("Use your own CSV", expanded=st.session_state.get(shared.DATASE
                 f"and must give at least one window of seq_len {seq_len} + pred_len {pred_len} in every split.")
     st.checkbox("Fill missing values forward", key=FILL_KEY,
                 help="Off: a CSV with empty cells is refused, naming the rows and columns.")
-    st.file_uploader("CSV file", type=["csv", "txt"], key=UPLOAD_KEY, on_change=_on_upload)
+    upload = st.file_uploader("CSV file", type=["csv", "txt"], key=UPLOAD_KEY)
+    if upload is None:
+        # Removed, or the page was left (the uploader forgets its file): the selection stays.
+        st.session_state.pop(UPLOAD_ERROR, None)
+        st.session_state.pop(UPLOAD_CHECKED, None)
+    elif st.session_state.get(UPLOAD_CHECKED) != (upload.file_id, bool(st.session_state.get(FILL_KEY))):
+        st.session_state[UPLOAD_CHECKED] = (upload.file_id, bool(st.session_state.get(FILL_KEY)))
+        st.session_state.pop(UPLOAD_ERROR, None)
+        with st.spinner(f"Checking {upload.name} ..."):
+            check_upload(upload)
     if st.session_state.get(UPLOAD_ERROR):
         st.error(st.session_state[UPLOAD_ERROR])
     report = st.session_state.get(UPLOAD_REPORT)
@@ -99,6 +109,17 @@ if shared.is_m4(chosen.dataset):
 
 with shared.core_errors():
     spec = data.get_dataset_spec(chosen.dataset)
+if spec.kind == "csv":
+    try:
+        data.find_dataset_file(spec)
+    except TimeLLMError as missing:
+        st.warning(str(missing))
+        size = f" (~{spec.size_bytes / 1e6:.0f} MB)" if spec.size_bytes else ""
+        if spec.url and st.button(f"Download {spec.name}{size}", key="data_fetch", type="primary"):
+            if run_with_progress(lambda bar: data.fetch_dataset(spec.name, progress=bytes_progress(bar, spec.name)),
+                                 f"Downloading {spec.name}"):
+                st.rerun()
+        st.stop()
 prepared = shared.load_data(config)
 
 st.subheader(chosen.dataset if chosen.dataset != "custom" else f"custom: {chosen.custom_path}")
@@ -108,7 +129,7 @@ channels = list(prepared.channels)
 columns = st.columns(5)
 columns[0].metric("Rows", f"{len(frame):,}")
 columns[1].metric("Channels", len(channels))
-columns[2].metric("Step", getattr(prepared, "freq", "") or spec.freq or "?")
+columns[2].metric("Step", prepared.freq or spec.freq or "?")
 for column, split in zip(columns[2 + 1:], ("train", "test")):
     column.metric(f"{split} windows", f"{prepared.window_count(split):,}",
                   help=f"seq_len {seq_len}, pred_len {pred_len} (set on the Train page)")
@@ -117,7 +138,9 @@ st.caption(f"Split rule: {spec.split_rule}. Windows: train {prepared.window_coun
            f"(seq_len {seq_len}, pred_len {pred_len}; the val and test splits start seq_len rows early so "
            "their first window has a full input; the shading shows each split's own rows).")
 
-default = channels if len(channels) <= 8 else channels[:6] + [c for c in prepared.target_channels if c not in channels[:6]]
+# Up to 8 channels by default (Weather has 21, ECL 321): the first six and the target.
+default = channels if len(channels) <= 8 else channels[:6] + [c for c in prepared.target_channels
+                                                               if c not in channels[:6]]
 shown = st.multiselect("Channels to draw", channels, default=default, key=f"data_channels_{chosen.dataset}")
 if not shown:
     st.info("Pick at least one channel to draw.")

@@ -14,6 +14,8 @@ from timellm_core.inspect import epoch_boundaries, epoch_losses, step_losses
 
 MY_JOB = "train_my_job"  # run id of the job this session started
 POLL_SECONDS = 1.0
+MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention layer",
+         "transformer": "one transformer block"}
 
 st.title("Train")
 training = shared.require_core("timellm_core.training", "training package")
@@ -60,7 +62,8 @@ def live_panel(run_id: str) -> None:
         columns = st.columns(4)
         columns[0].metric("test MSE (scaled)", f"{metrics['test_mse']:.4f}")
         columns[1].metric("test MAE (scaled)", f"{metrics['test_mae']:.4f}")
-        columns[2].metric("test windows", f"{metrics.get('test_windows', '?')} of {metrics.get('test_windows_total', '?')}")
+        columns[2].metric("test windows",
+                          f"{metrics.get('test_windows', '?')} of {metrics.get('test_windows_total', '?')}")
         if metrics.get("smape") is not None:
             columns[3].metric("sMAPE / OWA", f"{metrics['smape']:.2f} / {metrics.get('owa', float('nan')):.3f}")
         st.caption(metrics.get("note", ""))
@@ -134,29 +137,28 @@ if not runs:
     st.stop()
 rows = []
 for run in runs:
-    info = run.info
-    row = {"run": run.run_id, "status": info.status,
-           "dataset": (info.config.data.name if info.config else ""), "backbone": (info.config.backbone.name if info.config else "")}
-    if info.config is not None:
-        row.update(settings_summary(info.config))
+    info, tested = run.info, run.info.test_metrics or {}
+    row = {"run": run.run_id, "status": info.status, "dataset": info.config.data.name if info.config else "",
+           "backbone": info.config.backbone.name if info.config else ""}
+    row.update(settings_summary(info.config) if info.config is not None else {})
     row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse,
-                "test MSE": (info.test_metrics or {}).get("test_mse"), "test MAE": (info.test_metrics or {}).get("test_mae")})
+                "test MSE": tested.get("test_mse"), "test MAE": tested.get("test_mae")})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
-with_epochs = [run for run in runs if run.info.epoch_events()]
+with_epochs = [run for run in runs if run.config is not None and run.info.epoch_events()]
 if with_epochs:
     picked = st.multiselect("Overlay runs", [run.run_id for run in with_epochs],
                             default=[run.run_id for run in with_epochs[:3]], key="train_overlay_runs",
                             help="For example the same settings with llm_mode frozen and none: does the LLM help?")
-    metric = st.radio("Metric", ["val", "test", "train"], horizontal=True, key="train_overlay_metric",
-                      format_func={"val": "validation MSE", "test": "test MSE", "train": "training loss"}.get)
+    names = {"val": "validation MSE", "test": "test MSE", "train": "training loss"}
+    metric = st.radio("Metric", list(names), horizontal=True, key="train_overlay_metric", format_func=names.get)
     curves = {}
     for run in with_epochs:
         if run.run_id in picked:
             frame = epoch_losses(run.info.events)
             if frame[metric].notna().any():
-                curves[run.label] = frame
+                curves[f"{run.run_id} · {MODES.get(run.config.model.llm_mode, run.config.model.llm_mode)}"] = frame
     if curves:
-        st.plotly_chart(charts.runs_overlay(curves, metric), key="train_overlay_chart")
+        st.plotly_chart(charts.runs_overlay(curves, metric, names[metric]), key="train_overlay_chart")
     else:
         st.caption("The chosen runs have no values for this metric yet.")

@@ -72,3 +72,19 @@ def test_m4_other_pattern_uses_its_own_lengths(app_env, pattern):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Horizon"] == "13" and metrics["Input (seq_len)"] == "26"
     assert "not scaled" in texts(at)
+
+
+def test_a_dataset_not_downloaded_says_where_to_put_it_and_offers_a_download(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("TIMELLM_DATA", str(tmp_path / "empty"))  # nothing found there
+    at = open_page(start_app(dataset="Traffic"), "data")
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "Traffic" in warnings[0] and "data fetch Traffic" in warnings[0]
+    assert at.button(key="data_fetch").label.startswith("Download Traffic")
+    assert not plotly_specs(at)
+
+
+def test_an_m4_pattern_not_downloaded_offers_its_download(app_env):
+    at = open_page(start_app(dataset="m4", m4_pattern="Yearly"), "data")
+    assert "Yearly-train.csv" in at.warning[0].value
+    assert at.button(key="m4_fetch").label == "Download M4 Yearly"
+    assert at.selectbox(key="m4_pattern").options == ["Yearly", "Quarterly", "Monthly", "Weekly", "Daily", "Hourly"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from timellm_core.config import preset
+
 from test_app_support import (  # noqa: F401 (fixtures)
     app_env, finished_run, frame_with, open_page, plotly_specs, start_app, texts, trace_types)
 
@@ -26,7 +28,9 @@ def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
     assert at.selectbox(key="backbone").value is None
     if page == "home":
         assert "tl-flow" in at.get("html")[0].proto.body  # the pipeline diagram
-        assert "(8, 96, N)" in at.get("html")[0].proto.body  # symbolic until a dataset is chosen
+        quick = preset("cpu-quick")
+        batch, seq_len = quick.training.batch_size, quick.model.seq_len
+        assert f"({batch}, {seq_len}, N)" in at.get("html")[0].proto.body  # symbolic until a dataset is chosen
     else:
         assert TELLS[page] in texts(at)
     assert not plotly_specs(at) or page == "train"
@@ -35,8 +39,14 @@ def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
 def test_home_shows_live_shapes_for_etth1_and_a_tiny_backbone(app_env):
     at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "home")
     body = at.get("html")[0].proto.body
-    # cpu-quick: B=8, T=96, N=7 -> B*N=56 series, P=12 patches of 16, d_model 16, tiny-gpt2 D=64.
-    for shape in ("(8, 96, 7)", "(56, 96, 1)", "(56, 12, 16)", "(100, 64)", "A (56, 4, 12, 100)", "(8, 24, 7)"):
+    # The session starts from cpu-quick; ETTh1 has N=7 channels, tiny-gpt2 a hidden size D=64.
+    quick = preset("cpu-quick")
+    b, m = quick.training.batch_size, quick.model
+    series = b * 7
+    for shape in (f"({b}, {m.seq_len}, 7)", f"({series}, {m.seq_len}, 1)",
+                  f"({series}, {m.patch_count}, {m.patch_len})",
+                  f"({m.num_prototypes}, 64)", f"A ({series}, {m.n_heads}, {m.patch_count}, {m.num_prototypes})",
+                  f"out ({series}, {m.patch_count}, 64)", f"({b}, {m.pred_len}, 7)"):
         assert shape in body, shape
     assert at.dataframe.len == 2  # readiness: datasets and backbones
 

@@ -8,7 +8,6 @@ by ``timellm_core.training`` itself, with a tiny backbone and a few windows.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 

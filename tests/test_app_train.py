@@ -38,6 +38,7 @@ def no_job_running():
 def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
     at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
     _fill_form(at)
+    at.checkbox(key="train_form_test_each_epoch").check()
     at.button(key=START).click().run()
     assert_clean(at)
     run_id = at.session_state["train_my_job"]
@@ -50,12 +51,17 @@ def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
     assert [s.value for s in at.success][0].startswith("Finished")
     titles = [spec["layout"].get("title", {}).get("text") for spec in plotly_specs(at)]
     assert "Loss per step" in titles and "Per epoch" in titles
+    per_epoch = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Per epoch")
+    assert [trace["name"] for trace in per_epoch["data"]] == ["train", "val", "test"]  # tested every epoch
     steps = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Loss per step")
     assert len(steps["data"][0]["x"]) == 2 * 4  # 2 epochs x 32 windows / batch 8
     assert {m.label for m in at.metric} >= {"test MSE (scaled)", "test MAE (scaled)"}
     history = frame_with(at, "best val MSE")
     assert list(history["run"]) == [run_id] and history["status"].iloc[0] == "finished"
-    assert at.selectbox(key="run_id").options[1].startswith(run_id)  # the sidebar offers the new run
+    picker = at.selectbox(key="run_id")
+    assert "ETTh1 · tiny-gpt2 · 32→8" in picker.options[1]  # the sidebar offers the new run
+    picker.select_index(1).run()
+    assert at.session_state["run_id"] == run_id
 
 
 def test_a_second_session_is_told_a_run_is_in_progress_and_can_stop_it(app_env):

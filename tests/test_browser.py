@@ -73,8 +73,8 @@ def server(tmp_path):
 def _settle(page) -> None:
     """Wait until the script has stopped running and every Plotly chart has drawn."""
     page.wait_for_timeout(800)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]')",
-                           timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function("""() => !document.querySelector(
+                              '[data-testid="stStatusWidget"], [data-testid="stSpinner"]')""", timeout=PAGE_TIMEOUT_MS)
     page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
                               .every(chart => chart.querySelector('.main-svg'))""", timeout=PAGE_TIMEOUT_MS)
 
@@ -127,7 +127,8 @@ def test_train_then_inspect_in_chromium(server):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2000})  # Streamlit scrolls inside the page: a tall view shows more
+            # Streamlit scrolls inside the page, so a tall view is what makes the screenshots show more.
+            page = browser.new_page(viewport={"width": 1400, "height": 2000})
             page.set_default_timeout(PAGE_TIMEOUT_MS)
             page.goto(server)
             page.wait_for_selector('[data-testid="stSidebar"]')
@@ -147,7 +148,7 @@ def test_train_then_inspect_in_chromium(server):
             _settle(page)
             assert page.evaluate(_STEP_POINTS) == 2 * 8  # 2 epochs x 64 windows / batch 8
 
-            _choose(page, "Run", "ETTh1_tiny-gpt2")
+            _choose(page, "Run", "ETTh1 · tiny-gpt2 · 32→8")
             _open(page, "Prompt & reprogramming")
             page.get_by_text("Patch-to-prototype attention").wait_for()
             _settle(page)

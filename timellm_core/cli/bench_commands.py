@@ -21,6 +21,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seq_len", type=int, default=512)
     parser.add_argument("--pred_len", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per measurement (default: torch's default, one per core)")
     parser.add_argument("--no-real", dest="include_real", action="store_false",
                         help="skip the traced window with the real SmolLM2-135M even when it is present")
     parser.set_defaults(handler=_bench)
@@ -30,11 +32,11 @@ def _bench(args: argparse.Namespace) -> int:
     from timellm_core.errors import ConfigError
     from timellm_core.model.benchmark import BenchSettings, run_benchmark
 
-    if args.steps < 1 or args.warmup < 0:
-        raise ConfigError("--steps must be at least 1 and --warmup at least 0.")
+    if args.steps < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
+        raise ConfigError("--steps and --threads must be at least 1, and --warmup at least 0.")
     settings = BenchSettings(batch_size=args.batch_size, seq_len=args.seq_len, pred_len=args.pred_len,
                              llm_layers=args.llm_layers, steps=args.steps, warmup=args.warmup,
-                             eval_steps=args.steps)
+                             eval_steps=args.steps, threads=args.threads)
     progress = None if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
     results = run_benchmark(settings, include_real=args.include_real, progress=progress)
     if args.json:

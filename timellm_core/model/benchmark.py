@@ -54,6 +54,7 @@ class BenchSettings:
     warmup: int = 1
     eval_steps: int = 5
     seed: int = 2021
+    threads: int | None = None  # torch threads in each worker; None keeps torch's default
 
 
 def smollm2_tokenizer() -> tuple[Any, str]:
@@ -224,7 +225,7 @@ def measure_trace_forward(settings: BenchSettings, backbone_name: str | None = N
             start = time.perf_counter()
             model(x, trace=True)
             times.append(time.perf_counter() - start)
-    return {"backbone": label, "first_s": times[0], "median_s": statistics.median(times[1:])}
+    return {"backbone": label, "shape": list(x.shape), "first_s": times[0], "median_s": statistics.median(times[1:])}
 
 
 def _peak_rss_bytes() -> int:
@@ -244,7 +245,7 @@ def _in_subprocess(task: str, settings: BenchSettings, extra: str = "") -> dict[
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine_facts() -> dict[str, Any]:
+def machine_facts(threads: int | None = None) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -253,7 +254,7 @@ def machine_facts() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
             "load_average_1m_before": os.getloadavg()[0]}
 
@@ -261,19 +262,19 @@ def machine_facts() -> dict[str, Any]:
 def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=None) -> dict[str, Any]:
     """All measurements of issue 8 plus the one-window trace forward of issue 5."""
     say = progress or (lambda message: None)
-    results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts()}
+    results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts(settings.threads)}
     for path in PATHS:
         say(f"measuring the {path} path ...")
         results[path] = _in_subprocess("path", settings, path)
     say("comparing exact and unoptimised forecasts and gradients ...")
     results.update(_in_subprocess("exactness", settings))
     say("timing one traced window ...")
-    results["trace_forward_1x512x7"] = [_in_subprocess("trace", settings)]
+    results["trace_forward_one_window"] = [_in_subprocess("trace", settings)]
     from timellm_core.backbones import base_models_dir
 
     if include_real and (base_models_dir() / "SmolLM2-135M" / "config.json").is_file():
         say("timing one traced window with the real SmolLM2-135M ...")
-        results["trace_forward_1x512x7"].append(_in_subprocess("trace", settings, "smollm2-135m"))
+        results["trace_forward_one_window"].append(_in_subprocess("trace", settings, "smollm2-135m"))
     unoptimized = results["unoptimized"]
     results["tokenizer"] = unoptimized["tokenizer"]
     results["speedup_exact"] = unoptimized["train_step_s"] / results["exact"]["train_step_s"]
@@ -333,10 +334,11 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"the key-projection bias gradient, zero in exact arithmetic, is noise of "
         f"{results['key_bias_gradient_noise']:.1e} of the largest gradient in both).",
         "",
-        "One ETTh1-shaped window (1 x 512 x 7) with trace, exact path:",
+        f"One ETTh1-shaped window (1 x {settings['seq_len']} x {settings['channels']}) with trace, exact path, "
+        "eval mode:",
         "",
     ]
-    for entry in results["trace_forward_1x512x7"]:
+    for entry in results["trace_forward_one_window"]:
         lines.append(f"- {entry['backbone']}: first call {entry['first_s']:.2f} s (computes the prefix cache), "
                      f"then {entry['median_s']:.2f} s (median)")
     lines += ["", "| target | measured | met |", "| --- | ---: | --- |"]
@@ -347,6 +349,8 @@ def to_markdown(results: dict[str, Any]) -> str:
 
 def _worker(task: str, settings_json: str, extra: str) -> None:
     settings = BenchSettings(**json.loads(settings_json))
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     if task == "path":
         result = measure_path(settings, extra)
     elif task == "exactness":

@@ -30,7 +30,8 @@ def grouped_sdpa_attention(module: torch.nn.Module, query: torch.Tensor, key: to
 
     groups = getattr(module, "num_key_value_groups", 1)
     plain = (groups == 1 or attention_mask is None or attention_mask.dtype != torch.bool
-             or query.device.type != "cpu" or any(kwargs.get(name) is not None for name in ("softcap", "position_bias")))
+             or query.device.type != "cpu"
+             or any(kwargs.get(name) is not None for name in ("softcap", "position_bias", "sliding_window")))
     if plain:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)

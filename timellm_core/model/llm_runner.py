@@ -27,6 +27,7 @@ The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed fun
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from contextlib import contextmanager
@@ -88,7 +89,9 @@ class _KeysStored(Exception):
     """Raised by the last cache layer once the statistics tokens' keys and values are stored."""
 
 
-def _keys_only_layer_class():
+@functools.cache
+def _keys_only_layer_class() -> type:
+    """Defined on first use: transformers is imported lazily."""
     from transformers.cache_utils import DynamicLayer
 
     class KeysOnlyLastLayer(DynamicLayer):
@@ -103,6 +106,18 @@ def _keys_only_layer_class():
             return keys, values
 
     return KeysOnlyLastLayer
+
+
+@dataclass
+class PromptState:
+    """A batch's prompt, ready for its patches (see ``LLMRunner.encode_prompt``)."""
+
+    prefix_ids: torch.Tensor  # (Lp,)
+    series_ids: torch.Tensor  # (B*N, Ls) left-padded
+    series_mask: torch.Tensor  # (B*N, Ls)
+    cached: bool  # the cached path; else the whole sequence runs with the patches
+    reference: bool  # the full path run the reference's way (optimize=False)
+    cache: object | None = None  # cached path: prefix + statistics keys/values for B*N rows
 
 
 @dataclass
@@ -139,16 +154,35 @@ class LLMRunner:
                                         and all(type(layer) is DynamicLayer for layer in layers))
         return self._supports_cache
 
+    def encode_prompt(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
+                      *, optimize: bool = True) -> PromptState:
+        """Prepare the prompt part of a batch: on the cached path, run it (no autograd) into a cache.
+
+        Called before the patches exist, so its temporary tensors come and go before autograd
+        starts keeping activations (a lower memory peak); the math does not depend on the order.
+        """
+        device = self.backbone.device
+        prefix_ids, series_ids, series_mask = prefix_ids.to(device), series_ids.to(device), series_mask.to(device)
+        state = PromptState(prefix_ids=prefix_ids, series_ids=series_ids, series_mask=series_mask,
+                            cached=optimize and self.supports_cache, reference=not optimize)
+        if state.cached:
+            with backbone_lock(self.backbone.model):
+                state.cache = self._encode_series(prefix_ids, series_ids, series_mask)
+        return state
+
+    def run_patches(self, state: PromptState, patches: torch.Tensor, *, output_attentions: bool = False) -> LLMOutput:
+        """The reprogrammed patches (B*N, P, D) after the prompt -> the patch positions' output."""
+        with backbone_lock(self.backbone.model):
+            if state.cached:
+                return self._run_cached(state, patches, output_attentions)
+            return self._run_full(state.prefix_ids, state.series_ids, state.series_mask, patches, output_attentions,
+                                  reference=state.reference)
+
     def run(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
             patches: torch.Tensor, *, optimize: bool = True, output_attentions: bool = False) -> LLMOutput:
         """prefix (Lp,), series (B*N, Ls) + mask, patches (B*N, P, D) -> the patch positions' output."""
-        device = self.backbone.device
-        prefix_ids, series_ids, series_mask = prefix_ids.to(device), series_ids.to(device), series_mask.to(device)
-        with backbone_lock(self.backbone.model):
-            if optimize and self.supports_cache:
-                return self._run_cached(prefix_ids, series_ids, series_mask, patches, output_attentions)
-            return self._run_full(prefix_ids, series_ids, series_mask, patches, output_attentions,
-                                  reference=not optimize)
+        state = self.encode_prompt(prefix_ids, series_ids, series_mask, optimize=optimize)
+        return self.run_patches(state, patches, output_attentions=output_attentions)
 
     # -- full sequence ---------------------------------------------------------------------------
 
@@ -172,27 +206,31 @@ class LLMRunner:
 
     # -- cached prefix ----------------------------------------------------------------------------
 
-    def _run_cached(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor,
-                    patches: torch.Tensor, output_attentions: bool) -> LLMOutput:
-        backbone, model = self.backbone, self.backbone.model
-        series, patch_count = patches.shape[0], patches.shape[1]
-        prefix_len, series_len = prefix_ids.shape[0], series_ids.shape[1]
-        mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, Lp + Ls + P)
-        positions = layout_positions(mask)
+    def _encode_series(self, prefix_ids: torch.Tensor, series_ids: torch.Tensor, series_mask: torch.Tensor):
+        """The memoised prefix, expanded to B*N rows, then the statistics tokens run into the same cache."""
+        model = self.backbone.model
+        series, prefix_len, series_len = series_ids.shape[0], prefix_ids.shape[0], series_ids.shape[1]
         cache = self._expanded_prefix_cache(prefix_ids, series)
-        fast_attention = register_grouped_sdpa()
         if series_len:
-            with torch.no_grad(), attention_implementation(model, fast_attention):
+            mask = self._layout_mask(prefix_ids, series_mask, 0)  # (B*N, Lp + Ls)
+            with torch.no_grad(), attention_implementation(model, register_grouped_sdpa()):
                 try:
-                    model(inputs_embeds=backbone.embed(series_ids), attention_mask=mask[:, :prefix_len + series_len],
-                          position_ids=positions[:, prefix_len:prefix_len + series_len], cache=cache, use_cache=True)
+                    model(inputs_embeds=self.backbone.embed(series_ids), attention_mask=mask,
+                          position_ids=layout_positions(mask)[:, prefix_len:], cache=cache, use_cache=True)
                 except _KeysStored:
                     pass
         cache.layers[-1].stop_after_update = False  # the patch positions need the whole last layer
-        with attention_implementation(model, "eager" if output_attentions else fast_attention):
-            out = model(inputs_embeds=patches.to(backbone.compute_dtype), attention_mask=mask,
-                        position_ids=positions[:, -patch_count:], cache=cache, use_cache=True,
+        return cache
+
+    def _run_cached(self, state: PromptState, patches: torch.Tensor, output_attentions: bool) -> LLMOutput:
+        model, patch_count = self.backbone.model, patches.shape[1]
+        mask = self._layout_mask(state.prefix_ids, state.series_mask, patch_count)  # (B*N, Lp + Ls + P)
+        attention = "eager" if output_attentions else register_grouped_sdpa()
+        with attention_implementation(model, attention):
+            out = model(inputs_embeds=patches.to(self.backbone.compute_dtype), attention_mask=mask,
+                        position_ids=layout_positions(mask)[:, -patch_count:], cache=state.cache, use_cache=True,
                         output_attentions=output_attentions)
+        state.cache = None  # consumed: running the patches again would need the prompt encoded again
         attentions = list(out.attentions) if output_attentions else None  # (B*N, heads, P, L) each
         return LLMOutput(patch_hidden=out.last_hidden_state.float(), attentions=attentions, path="cached")
 
@@ -201,20 +239,12 @@ class LLMRunner:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.backbone.model.config)
-        cache.layers[-1] = self._keys_only_layer()
+        cache.layers[-1] = _keys_only_layer_class()()
         for layer, (keys, values) in zip(cache.layers, self._prefix_key_values(prefix_ids)):
             layer.lazy_initialization(keys, values)
             layer.keys = keys.expand(series, -1, -1, -1)  # (B*N, kv_heads, Lp, head_dim), no copy
             layer.values = values.expand(series, -1, -1, -1)
         return cache
-
-    _keys_only_class = None
-
-    @classmethod
-    def _keys_only_layer(cls):
-        if cls._keys_only_class is None:
-            cls._keys_only_class = _keys_only_layer_class()
-        return cls._keys_only_class()
 
     def _prefix_key_values(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         model = self.backbone.model

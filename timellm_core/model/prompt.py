@@ -31,6 +31,11 @@ class PromptStatistics:
     trend: torch.Tensor  # (B*N,) sum of first differences
     lags: torch.Tensor  # (B*N, top_k) int64, largest circular autocorrelation first
 
+    def to(self, device: str | torch.device) -> "PromptStatistics":
+        """A copy on ``device``."""
+        return PromptStatistics(*(getattr(self, name).detach().to(device, copy=True)
+                                  for name in ("minimum", "maximum", "median", "trend", "lags")))
+
 
 def prompt_statistics(series: torch.Tensor, top_k: int) -> PromptStatistics:
     """series (B*N, T) normalised values -> their statistics, all series at once."""

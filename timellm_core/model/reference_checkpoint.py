@@ -28,6 +28,11 @@ REFERENCE_TO_OURS: dict[str, str] = {
 IGNORED_PREFIXES = ("llm_model.",)
 
 
+def load_reference_state_dict(model: Any, state_dict: dict[str, Any]) -> None:
+    """Load a reference checkpoint's trained layers into a ``TimeLLM`` (same as its method)."""
+    model.load_reference_state_dict(state_dict)
+
+
 def from_reference_state_dict(state_dict: dict[str, Any], llm_mode: str = "frozen") -> dict[str, torch.Tensor]:
     """A reference state dict -> this model's trainable state dict (float32 tensors)."""
     if llm_mode != "frozen":

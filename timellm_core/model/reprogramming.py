@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from timellm_core.model.attention_dropout import dropout_then_bmm
+
 
 class ReprogrammingLayer(nn.Module):
     """(B*N, P, d_model) patches, (S, D) prototypes -> (B*N, P, D) reprogrammed patches and A."""
@@ -37,7 +39,7 @@ class ReprogrammingLayer(nn.Module):
         # applied to Q, which is the same product): one contiguous (H, B*N*P, S) block, no einsum copies.
         queries = (queries * (1.0 / math.sqrt(d_keys))).view(series * positions, heads, d_keys).transpose(0, 1)
         attention = torch.softmax(torch.bmm(queries, keys.permute(1, 2, 0)), dim=-1)  # (H, B*N*P, S)
-        mixed = torch.bmm(self.dropout(attention), values.transpose(0, 1))  # (H, B*N*P, E)
+        mixed = dropout_then_bmm(attention, values.transpose(0, 1), self.dropout)  # (H, B*N*P, E)
         mixed = mixed.transpose(0, 1).reshape(series, positions, heads * d_keys)  # (B*N, P, H*E)
         out = self.out_projection(mixed)  # (B*N, P, D)
         prototype_attention = attention.view(heads, series, positions, -1).transpose(0, 1)  # (B*N, H, P, S)

@@ -31,7 +31,13 @@ from timellm_core.model.trace import Trace, detached
 
 
 class TimeLLM(nn.Module):
-    """(B, T, N) scaled values -> (B, pred_len, N) forecast, optionally with a ``Trace``."""
+    """(B, T, N) scaled values -> (B, pred_len, N) forecast, optionally with a ``Trace``.
+
+    ``config.optimize`` (default) runs the exact optimisations (same forecast up to rounding);
+    ``optimize=False`` computes the way the reference does, for comparison. ``config.fast`` (opt-in)
+    adds bf16 autocast around the prototypes, reprogramming and LLM and compact prompt numbers:
+    faster, and the numbers change slightly.
+    """
 
     def __init__(self, config: TimeLLMConfig, backbone: Backbone, description: str | None = None) -> None:
         super().__init__()
@@ -79,12 +85,15 @@ class TimeLLM(nn.Module):
         x_normalized, instance_statistics = self.normalization.normalize(x)  # (B, T, N)
         series = x_normalized.permute(0, 2, 1).contiguous()  # (B, N, T): channel independence
 
-        statistics = tokens = parts = None
+        statistics = tokens = parts = prompt = None
         if config.llm_mode == "frozen":
             statistics = prompt_statistics(series.reshape(batch * channels, seq_len), config.top_k_lags)
             # Optimised: one batched tokenizer call. Unoptimised: the reference's per-series loop.
             parts = self.prompt_builder.build(statistics, looped=not config.optimize)
             tokens = self.prompt_tokenizer.tokenize(parts, batched=config.optimize)
+            with self._autocast():  # the prompt runs first (cached path): it needs nothing trainable
+                prompt = self.llm_runner.encode_prompt(tokens.prefix_ids, tokens.series_ids, tokens.series_mask,
+                                                       optimize=config.optimize)
 
         patches = self.patching(series)  # (B*N, P, patch_len)
         patch_embeddings = self.patch_embedding(patches)  # (B*N, P, d_model)
@@ -98,8 +107,7 @@ class TimeLLM(nn.Module):
             reprogrammed, prototype_attention = self.reprogramming(patch_embeddings, prototypes)  # (B*N, P, D)
             llm_attentions = None
             if config.llm_mode == "frozen":
-                output = self.llm_runner.run(tokens.prefix_ids, tokens.series_ids, tokens.series_mask, reprogrammed,
-                                             optimize=config.optimize, output_attentions=trace and llm_attention)
+                output = self.llm_runner.run_patches(prompt, reprogrammed, output_attentions=trace and llm_attention)
                 hidden, llm_attentions, llm_path = output.patch_hidden, output.attentions, output.path
             else:
                 hidden, llm_path = self.llm_replacement(reprogrammed), config.llm_mode  # (B*N, P, D)
@@ -118,7 +126,7 @@ class TimeLLM(nn.Module):
             patch_embeddings=detached(patch_embeddings),
             prompts=parts.full_prompts() if parts is not None else [],
             prompt_token_ids=tokens.per_series() if tokens is not None else [],
-            statistics=statistics,
+            statistics=statistics.to("cpu") if statistics is not None else None,
             prototypes=detached(prototypes).float(),
             reprogramming_attention=detached(prototype_attention).float(),
             llm_output=detached(features),

@@ -42,4 +42,5 @@ class Trace:
 
 
 def detached(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu")
+    """A CPU copy: a trace never shares storage with the model's live or cached tensors."""
+    return tensor.detach().to("cpu", copy=True)
