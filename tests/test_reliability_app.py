@@ -183,6 +183,9 @@ def test_a_backbone_load_that_fails_halfway_is_not_cached(app_env, monkeypatch):
         return model
 
     monkeypatch.setattr(loading, "build_tiny_model", fails_once)
+    import streamlit
+
+    streamlit.cache_resource.clear()  # an earlier test may have cached this very backbone
     at = _session("pages/backbone.py", backbone="tiny-bert")
     at.number_input(key="backbone_layers").set_value(2)
     at.button(key="backbone_load").click().run()
