@@ -58,6 +58,7 @@ class MemoryPlan:
     llm_activation_bytes: int
     timellm_activation_bytes: int  # reprogramming attention, patches, output head
     trainable_breakdown: dict[str, int] = field(default_factory=dict)  # parameters per layer
+    optimize: bool = False  # planned for the exact path (prompt in a no-grad cache) or the reference's
 
     @property
     def activation_bytes(self) -> int:
@@ -189,12 +190,17 @@ def _llm_activation_elements(s: _Shape, tokens: int, length: int, attention: str
 
 def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str, model_config: TimeLLMConfig,
                 batch_size: int, n_channels: int, training: bool = True, prompt_tokens: int | None = None,
-                attention: str = "sdpa", compute_dtype_bytes: int | None = None) -> MemoryPlan:
+                attention: str = "sdpa", compute_dtype_bytes: int | None = None,
+                optimize: bool = False) -> MemoryPlan:
     """Estimate the bytes of a run; see the module docstring for what is and is not counted.
 
     ``precision``: fp32 | bf16 | 4bit. ``compute_dtype_bytes``: bytes of activations and of the
     non-quantised weights (default 4 for fp32, else 2; 4-bit on CPU computes in float32: pass 4).
     ``prompt_tokens``: default: the reference prompt tokenised by the backbone when one is given.
+    ``optimize``: plan for this project's exact path (``TimeLLMConfig.optimize``) instead of the
+    reference's: on a causal backbone the prompt runs without autograd into a key/value cache, so
+    the backward pass keeps activations for the P patch positions only, plus the cached and the
+    concatenated keys/values of every kept layer. BERT has no cache and is planned as the reference.
     """
     if precision not in PRECISIONS:
         raise BackboneError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
@@ -214,9 +220,17 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
     trainable = sum(breakdown.values())
     trainable_bytes = trainable * (16 if training else 4)
 
-    if training:
+    if training and optimize and s.family != "bert":
+        grad_tokens = sequences * patches  # only the patch positions run with autograd
+        low, high = _llm_activation_elements(s, grad_tokens, length, attention)
+        kv_width = 2 * s.kv_heads * (s.hidden // s.heads)  # keys + values a position
+        kv_cache = sequences * (prompt_tokens + length) * kv_width  # the prompt's cache + the keys/values sdpa saves
+        llm_activations = (llm_layers * ((low + kv_cache) * compute + high * 4)
+                           + grad_tokens * s.hidden * 4)  # + final norm input
+    elif training:
         low, high = _llm_activation_elements(s, tokens, length, attention)
         llm_activations = llm_layers * (low * compute + high * 4) + tokens * s.hidden * 4  # + final norm input
+    if training:
         attention_map = sequences * model_config.n_heads * patches * model_config.num_prototypes
         timellm = (attention_map * (4 + 1 + 4)  # softmax output, dropout mask, dropout output
                    + sequences * patches * (model_config.d_model + model_config.n_heads * model_config.d_ff
@@ -233,7 +247,7 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
         frozen_weight_bytes=_weight_bytes(s, llm_layers, precision, compute),
         trainable_params=trainable, trainable_bytes=trainable_bytes,
         llm_activation_bytes=int(llm_activations), timellm_activation_bytes=int(timellm),
-        trainable_breakdown=breakdown)
+        trainable_breakdown=breakdown, optimize=bool(optimize and training and s.family != "bert"))
 
 
 def reference_prompt_tokens(backbone: Backbone, pred_len: int = 96, seq_len: int = 512) -> int:
@@ -262,10 +276,18 @@ def qwen_seed_table(layer_choices: tuple[int, ...] = (36, 12, 6), batch_sizes: t
     plans = []
     for layers in layer_choices:
         for batch_size in batch_sizes:
-            plans.append(plan_memory(spec, layers, "4bit", config, batch_size, SEED_SETTINGS["n_channels"]))
+            for optimize in (False, True):
+                plans.append(plan_memory(spec, layers, "4bit", config, batch_size, SEED_SETTINGS["n_channels"],
+                                         optimize=optimize))
         plans.append(plan_memory(spec, layers, "4bit", config, batch_sizes[0], SEED_SETTINGS["n_channels"],
                                  training=False))
     return plans
+
+
+def _mode_label(plan: MemoryPlan) -> str:
+    if not plan.training:
+        return "inference"
+    return "training, exact path" if plan.optimize else "training, reference path"
 
 
 def plans_markdown(plans: list[MemoryPlan]) -> str:
@@ -275,7 +297,7 @@ def plans_markdown(plans: list[MemoryPlan]) -> str:
              "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for plan in plans:
         lines.append(
-            f"| {plan.llm_layers} | {plan.batch_size} | {'training' if plan.training else 'inference'} | "
+            f"| {plan.llm_layers} | {plan.batch_size} | {_mode_label(plan)} | "
             f"{plan.frozen_weight_bytes / GIB:.2f} | {plan.trainable_bytes / GIB:.2f} | "
             f"{plan.llm_activation_bytes / GIB:.2f} | {plan.timellm_activation_bytes / GIB:.2f} | "
             f"**{plan.total_bytes / GIB:.2f}** | {'yes' if plan.fits(6, CUDA_RESERVE_GIB) else 'no'} |")

@@ -137,8 +137,7 @@ def measure_path(settings: BenchSettings, path: str) -> dict[str, Any]:
             model(x)
             if step >= settings.warmup:
                 eval_times.append(time.perf_counter() - start)
-    tokens = model.prompt_tokenizer.tokenize(model.prompt_builder.build(
-        _statistics(model, x)))
+    tokens = _prompt_tokens(model, x)
     return {
         "train_step_s": statistics.median(train_times),
         "eval_step_s": statistics.median(eval_times),
@@ -152,12 +151,14 @@ def measure_path(settings: BenchSettings, path: str) -> dict[str, Any]:
     }
 
 
-def _statistics(model, x: torch.Tensor):
+def _prompt_tokens(model, x: torch.Tensor):
+    """The prompt token ids the model writes for x (to report prompt lengths)."""
     from timellm_core.model.prompt import prompt_statistics
 
     normalized, _ = model.normalization.normalize(x)
     series = normalized.permute(0, 2, 1).reshape(-1, x.shape[1])
-    return prompt_statistics(series, model.config.top_k_lags)
+    parts = model.prompt_builder.build(prompt_statistics(series, model.config.top_k_lags))
+    return model.prompt_tokenizer.tokenize(parts)
 
 
 def measure_exactness(settings: BenchSettings) -> dict[str, Any]:
