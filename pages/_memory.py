@@ -23,7 +23,7 @@ def render_memory_plan(memory: Any, config: RunConfig, spec: Any, n_channels: in
         for precision in memory.PRECISIONS:
             plan = memory.plan_memory(spec, int(config.backbone.llm_layers), precision, config.model,
                                       batch_size=int(config.training.batch_size), n_channels=channels,
-                                      training=True)
+                                      training=True, optimize=bool(config.model.optimize))
             rows.append({"precision": precision, "frozen LLM": plan.frozen_weight_bytes / GIB,
                          "trainable + Adam": plan.trainable_bytes / GIB, "activations": plan.activation_bytes / GIB,
                          "total (GiB)": plan.total_bytes / GIB,
