@@ -87,12 +87,17 @@ def _run_picker() -> None:
                       "trained weights. Choosing one also selects its dataset and backbone.")
 
 
-def _adopt_run_choices() -> None:
-    """Choosing a run selects its dataset and backbone, so every page shows the same thing."""
+def _selected_run_summary():
+    """The summary of the run chosen in the sidebar, or None (no run chosen, or it is gone)."""
     run_id = st.session_state.get(shared.RUN)
     if run_id in (None, shared.NO_RUN):
-        return
-    summary = next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+        return None
+    return next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+
+
+def _adopt_run_choices() -> None:
+    """Choosing a run selects its dataset and backbone, so every page shows the same thing."""
+    summary = _selected_run_summary()
     if summary is None:
         return
     data = summary.config.data
@@ -107,10 +112,7 @@ def _adopt_run_choices() -> None:
 
 def _forget_mismatched_run() -> None:
     """A run stays selected only while the dataset and backbone pickers agree with it."""
-    run_id = st.session_state.get(shared.RUN)
-    if run_id in (None, shared.NO_RUN):
-        return
-    summary = next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+    summary = _selected_run_summary()
     if summary is None:
         return
     data = summary.config.data
