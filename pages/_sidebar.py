@@ -31,6 +31,8 @@ def _dataset_picker() -> None:
     if pending in names:  # chosen on a page (an upload): select it, and forget a run made on other data
         st.session_state[shared.DATASET] = pending
         st.session_state[shared.RUN] = shared.NO_RUN
+    if shared.DATASET not in st.session_state:  # a new session: open on real data when it is here
+        st.session_state[shared.DATASET] = _first_dataset(data, names)
     if st.session_state.get(shared.DATASET) not in names:
         st.session_state[shared.DATASET] = None
     st.selectbox("Dataset", names, index=None, key=shared.DATASET, placeholder="Choose a dataset",
@@ -43,6 +45,15 @@ def _dataset_picker() -> None:
         if st.session_state.get(shared.M4_PATTERN) not in patterns:
             st.session_state[shared.M4_PATTERN] = "Hourly" if "Hourly" in patterns else patterns[0]
         st.selectbox("M4 seasonal pattern", patterns, key=shared.M4_PATTERN, on_change=_forget_mismatched_run)
+
+
+def _first_dataset(data, names: list[str]) -> str | None:
+    """ETTh1 when its file is found (the paper's first benchmark), else the generated Synthetic series."""
+    try:
+        data.find_dataset_file(data.get_dataset_spec("ETTh1"))
+        return "ETTh1"
+    except Exception:  # noqa: BLE001 - any failure to find the file means: fall back to Synthetic
+        return "Synthetic" if "Synthetic" in names else None
 
 
 def _dataset_label(name: str) -> str:

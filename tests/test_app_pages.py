@@ -23,7 +23,7 @@ TELLS = {  # what each page asks for first when nothing is chosen
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
-    at = open_page(start_app(), page)
+    at = open_page(start_app(dataset=None), page)  # a new session opens on ETTh1: clear it
     assert at.selectbox(key="dataset").value is None
     assert at.selectbox(key="backbone").value is None
     if page == "home":
@@ -34,6 +34,13 @@ def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
     else:
         assert TELLS[page] in texts(at)
     assert not plotly_specs(at) or page == "train"
+
+
+def test_a_new_session_opens_the_data_page_on_etth1(app_env):
+    at = open_page(start_app(), "data")
+    assert at.selectbox(key="dataset").value == "ETTh1"
+    assert {m.label: m.value for m in at.metric}["Rows"] == "17,420"
+    assert len(plotly_specs(at)) == 1
 
 
 def test_home_shows_live_shapes_for_etth1_and_a_tiny_backbone(app_env):
