@@ -68,6 +68,9 @@ def _backbone_picker() -> None:
         st.caption("Backbones: the backbone catalogue is not built yet.")
         return
     specs = {spec.name: spec for spec in backbones.list_backbones()}
+    if shared.BACKBONE not in st.session_state:  # a new session: the default backbone when it is here
+        default = specs.get("smollm2-135m")
+        st.session_state[shared.BACKBONE] = default.name if default and backbones.is_available(default) else None
     if st.session_state.get(shared.BACKBONE) not in specs:
         st.session_state[shared.BACKBONE] = None
 

@@ -23,7 +23,7 @@ TELLS = {  # what each page asks for first when nothing is chosen
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
-    at = open_page(start_app(dataset=None), page)  # a new session opens on ETTh1: clear it
+    at = open_page(start_app(dataset=None, backbone=None), page)  # a new session opens on ETTh1 + SmolLM2
     assert at.selectbox(key="dataset").value is None
     assert at.selectbox(key="backbone").value is None
     if page == "home":
@@ -39,6 +39,7 @@ def test_page_with_nothing_chosen_says_what_to_do(app_env, page):
 def test_a_new_session_opens_the_data_page_on_etth1(app_env):
     at = open_page(start_app(), "data")
     assert at.selectbox(key="dataset").value == "ETTh1"
+    assert at.selectbox(key="backbone").value == "smollm2-135m"  # fetched by `make models`
     assert {m.label: m.value for m in at.metric}["Rows"] == "17,420"
     assert len(plotly_specs(at)) == 1
 

@@ -85,8 +85,8 @@ def test_history_overlays_runs_such_as_the_llm_ablation(app_env):
     ablation_config.model.llm_mode = "none"
     time.sleep(1.1)  # run ids carry the second they were made
     ablation = train_tiny_run(app_env, ablation_config)
-    at = open_page(start_app(), "train")
-    assert "Choose a dataset and a backbone" in texts(at)
+    at = open_page(start_app(dataset=None, backbone=None), "train")
+    assert "Choose a dataset and a backbone" in texts(at)  # the history shows with nothing chosen
     history = frame_with(at, "llm_mode")
     assert set(history["llm_mode"]) == {"frozen", "none"}
     overlay = next(s for s in plotly_specs(at) if "by run" in s["layout"]["title"]["text"])
