@@ -17,16 +17,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from timellm_core.model.benchmark import BenchSettings, run_benchmark, to_markdown  # noqa: E402
+from timellm_core.model.benchmark import BenchSettings, run_benchmark  # noqa: E402
+from timellm_core.model.benchmark_report import to_markdown  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
     args = parser.parse_args()
-    settings = BenchSettings(steps=args.steps, warmup=args.warmup, eval_steps=args.steps, threads=args.threads)
+    settings = BenchSettings(steps=args.steps, warmup=args.warmup, rounds=args.rounds, threads=args.threads)
     results = run_benchmark(settings, progress=lambda message: print(message, flush=True))
     (HERE / "results_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     report = to_markdown(results)

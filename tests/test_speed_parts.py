@@ -9,7 +9,8 @@ from timellm_core.backbones import load_backbone
 from timellm_core.config import BackboneConfig, TimeLLMConfig
 from timellm_core.model import TimeLLM
 from timellm_core.model.attention_dropout import dropout_then_bmm
-from timellm_core.model.benchmark import PATHS, max_relative_difference, targets, to_markdown
+from timellm_core.model.benchmark import max_relative_difference
+from timellm_core.model.benchmark_report import PATHS, targets, to_markdown
 from timellm_core.model.grouped_attention import grouped_sdpa_attention
 
 
@@ -77,7 +78,7 @@ def _fake_results(unoptimized: float, exact: float, fast: float) -> dict:
                                       "patch_count": 64, "tokenizer": "tiny"}
     results = {
         "settings": {"llm_layers": 6, "batch_size": 8, "channels": 7, "seq_len": 512, "pred_len": 96,
-                     "d_model": 32, "d_ff": 32, "steps": 5, "warmup": 1},
+                     "d_model": 32, "d_ff": 32, "steps": 5, "warmup": 1, "rounds": 3},
         "machine": {"cpu": "test cpu", "logical_cores": 2, "torch": "x", "torch_threads": 2,
                     "load_average_1m_before": 0.5, "load_average_1m_after": 0.7},
         "unoptimized": row(unoptimized, 6e9, 107), "exact": row(exact, 2e9, 107), "fast": row(fast, 2e9, 67),

@@ -16,7 +16,9 @@ def register(subparsers: Any) -> None:
                     "one traced ETTh1-shaped window. Takes several minutes on a laptop CPU.")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--steps", type=int, default=5, help="measured steps per path (default 5, at least 1)")
-    parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first (default 1)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured steps first in each process (default 1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="fresh processes per path, the paths taking turns (default 3)")
     parser.add_argument("--llm_layers", type=int, default=6, help="layers of the SmolLM2-shaped backbone (default 6)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seq_len", type=int, default=512)
@@ -32,11 +34,11 @@ def _bench(args: argparse.Namespace) -> int:
     from timellm_core.errors import ConfigError
     from timellm_core.model.benchmark import BenchSettings, run_benchmark
 
-    if args.steps < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
-        raise ConfigError("--steps and --threads must be at least 1, and --warmup at least 0.")
+    if args.steps < 1 or args.rounds < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
+        raise ConfigError("--steps, --rounds and --threads must be at least 1, and --warmup at least 0.")
     settings = BenchSettings(batch_size=args.batch_size, seq_len=args.seq_len, pred_len=args.pred_len,
                              llm_layers=args.llm_layers, steps=args.steps, warmup=args.warmup,
-                             eval_steps=args.steps, threads=args.threads)
+                             rounds=args.rounds, threads=args.threads)
     progress = None if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
     results = run_benchmark(settings, include_real=args.include_real, progress=progress)
     if args.json:
@@ -48,6 +50,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 def format_results(results: dict[str, Any]) -> str:
     """A plain-text table of the benchmark results."""
-    from timellm_core.model.benchmark import to_markdown
+    from timellm_core.model.benchmark_report import to_markdown
 
     return to_markdown(results)

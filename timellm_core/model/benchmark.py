@@ -3,7 +3,8 @@
 The backbone is a randomly initialised LLaMA shaped like SmolLM2-135M cut to 6 layers (no download);
 its tokenizer is the real SmolLM2 one when ``base_models/SmolLM2-135M`` is present, else the tiny
 one (the output says which: prompt lengths, hence timings, depend on it). Each path runs in a fresh
-subprocess so that its peak resident memory is its own.
+subprocess so that its peak resident memory is its own, and the paths take turns over several
+rounds so that load from other programs spreads over all of them.
 
 Run ``python -m timellm_core bench`` (or ``benchmarks/bench_speed.py``); this module is also the
 worker those spawn: ``python -m timellm_core.model.benchmark --worker PATH SETTINGS_JSON``.
@@ -26,7 +27,8 @@ from typing import Any
 
 import torch
 
-PATHS = ("unoptimized", "exact", "fast")
+from timellm_core.model.benchmark_report import PATHS, targets, to_markdown  # noqa: F401 (re-exported)
+
 ZERO_GRADIENT = "reprogramming.key_projection.bias"  # zero in exact arithmetic: see measure_exactness
 SMOLLM2_SHAPE = dict(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, intermediate_size=1536,
                      vocab_size=49152, rms_norm_eps=1e-5, max_position_embeddings=8192, tie_word_embeddings=True,
@@ -50,9 +52,9 @@ class BenchSettings:
     d_model: int = 32
     d_ff: int = 32
     llm_layers: int = 6
-    steps: int = 5  # measured steps per path (median reported)
-    warmup: int = 1
-    eval_steps: int = 5
+    steps: int = 5  # measured train steps (and eval forwards) per path at least; the median is reported
+    warmup: int = 1  # unmeasured steps at the start of each process
+    rounds: int = 3  # fresh processes per path, taking turns with the other paths
     seed: int = 2021
     threads: int | None = None  # torch threads in each worker; None keeps torch's default
 
@@ -114,41 +116,65 @@ def _build(settings: BenchSettings, path: str):
     return TimeLLM(model_config(settings, path), backbone), tokenizer_label
 
 
-def measure_path(settings: BenchSettings, path: str) -> dict[str, Any]:
-    """Train-step and eval-forward medians of one path in this process, and this process's peak RSS."""
+def _train_step(model, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One training step (as the trainer does it: Adam, MSE); its wall time."""
+    start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    optimizer.step()
+    return time.perf_counter() - start
+
+
+def _eval_step(model, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    with torch.no_grad():
+        model(x)
+    return time.perf_counter() - start
+
+
+def measure_path(settings: BenchSettings, path: str, steps: int) -> dict[str, Any]:
+    """One path alone in this (fresh) process: ``steps`` train steps and eval forwards after warm-up,
+    their wall times, and the process's peak resident memory."""
     model, tokenizer_label = _build(settings, path)
     x, y = bench_batch(settings)
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
     model.train()
-    train_times = []
-    for step in range(settings.warmup + settings.steps):
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        optimizer.step()
-        if step >= settings.warmup:
-            train_times.append(time.perf_counter() - start)
+    train = [_train_step(model, optimizer, x, y) for _ in range(settings.warmup + steps)][settings.warmup:]
     model.eval()
-    eval_times = []
-    with torch.no_grad():
-        for step in range(settings.warmup + settings.eval_steps):
-            start = time.perf_counter()
-            model(x)
-            if step >= settings.warmup:
-                eval_times.append(time.perf_counter() - start)
+    evaluation = [_eval_step(model, x) for _ in range(settings.warmup + steps)][settings.warmup:]
     tokens = _prompt_tokens(model, x)
     return {
-        "train_step_s": statistics.median(train_times),
-        "eval_step_s": statistics.median(eval_times),
-        "train_step_all_s": train_times,
-        "eval_step_all_s": eval_times,
+        "train_step_all_s": train,
+        "eval_step_all_s": evaluation,
         "peak_rss_bytes": _peak_rss_bytes(),
         "prompt_prefix_tokens": int(tokens.prefix_ids.shape[0]),
         "prompt_series_tokens_mean": float(tokens.series_mask.sum(dim=1).float().mean()),
         "patch_count": model.patch_count,
         "tokenizer": tokenizer_label,
     }
+
+
+def measure_paths_in_rounds(settings: BenchSettings, say) -> dict[str, dict[str, Any]]:
+    """Each path in fresh processes, taking turns over ``settings.rounds`` rounds.
+
+    A fresh process per measurement keeps each path's memory its own; taking turns spreads any
+    change of machine load over all paths instead of letting it fall on one.
+    """
+    per_round = -(-settings.steps // settings.rounds)  # ceil: at least settings.steps samples in all
+    runs: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+    for round_index in range(settings.rounds):
+        for path in PATHS:
+            say(f"round {round_index + 1}/{settings.rounds}: {path} path ...")
+            runs[path].append(_in_subprocess("path", settings, f"{path}:{per_round}"))
+    results = {}
+    for path, path_runs in runs.items():
+        train = [t for run in path_runs for t in run["train_step_all_s"]]
+        evaluation = [t for run in path_runs for t in run["eval_step_all_s"]]
+        results[path] = {**path_runs[0], "train_step_s": statistics.median(train),
+                         "eval_step_s": statistics.median(evaluation), "train_step_all_s": train,
+                         "eval_step_all_s": evaluation,
+                         "peak_rss_bytes": max(run["peak_rss_bytes"] for run in path_runs)}
+    return results
 
 
 def _prompt_tokens(model, x: torch.Tensor):
@@ -264,9 +290,7 @@ def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=N
     """All measurements of issue 8 plus the one-window trace forward of issue 5."""
     say = progress or (lambda message: None)
     results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts(settings.threads)}
-    for path in PATHS:
-        say(f"measuring the {path} path ...")
-        results[path] = _in_subprocess("path", settings, path)
+    results.update(measure_paths_in_rounds(settings, say))
     say("comparing exact and unoptimised forecasts and gradients ...")
     results.update(_in_subprocess("exactness", settings))
     say("timing one traced window ...")
@@ -289,71 +313,13 @@ def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=N
     return results
 
 
-def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target of issue 8 with the measured value and whether it is met."""
-    checks = {
-        "exact train step >= 3x faster": (results["speedup_exact"], results["speedup_exact"] >= 3.0),
-        "exact peak memory <= 0.4x": (results["memory_ratio_exact"], results["memory_ratio_exact"] <= 0.4),
-        "exact max relative difference <= 1e-4": (results["exact_max_rel_diff"], results["exact_max_rel_diff"] <= 1e-4),
-        "fast train step >= 8x faster": (results["speedup_fast"], results["speedup_fast"] >= 8.0),
-        "exact eval forward >= 5x faster": (results["eval_speedup_exact"], results["eval_speedup_exact"] >= 5.0),
-    }
-    return {name: {"value": value, "met": bool(met)} for name, (value, met) in checks.items()}
-
-
-def to_markdown(results: dict[str, Any]) -> str:
-    """The results as a Markdown report: settings, machine, one row per path, targets."""
-    settings, machine = results["settings"], results["machine"]
-    gib = 1024 ** 3
-    lines = [
-        "# Speed benchmark: unoptimised vs exact vs fast",
-        "",
-        f"Backbone: random LLaMA shaped like SmolLM2-135M, {settings['llm_layers']} layers; tokenizer: "
-        f"{results['tokenizer']}. Batch {settings['batch_size']} x {settings['channels']} channels, "
-        f"T {settings['seq_len']}, pred {settings['pred_len']}, d_model {settings['d_model']}, "
-        f"d_ff {settings['d_ff']}; median of {settings['steps']} steps after {settings['warmup']} warm-up.",
-        f"Prompt: {results['exact']['prompt_prefix_tokens']} shared prefix tokens + "
-        f"{results['exact']['prompt_series_tokens_mean']:.0f} per-series tokens on average (reference style; "
-        f"fast: {results['fast']['prompt_series_tokens_mean']:.0f}), {results['exact']['patch_count']} patches.",
-        f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, torch {machine['torch']} "
-        f"({machine['torch_threads']} threads); 1-minute load average {machine['load_average_1m_before']:.1f} "
-        f"before, {machine['load_average_1m_after']:.1f} after.",
-        "",
-        "| path | train step (s) | eval forward (s) | peak RSS (GiB) | train speed-up | eval speed-up |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    base = results["unoptimized"]
-    for path in PATHS:
-        row = results[path]
-        lines.append(f"| {path} | {row['train_step_s']:.2f} | {row['eval_step_s']:.2f} | "
-                     f"{row['peak_rss_bytes'] / gib:.2f} | {base['train_step_s'] / row['train_step_s']:.2f}x | "
-                     f"{base['eval_step_s'] / row['eval_step_s']:.2f}x |")
-    lines += [
-        "",
-        f"Exact vs unoptimised, max relative difference: {results['exact_max_rel_diff']:.2e} "
-        f"(forecast {results['exact_forecast_max_rel_diff']:.2e}, gradients {results['exact_gradient_max_rel_diff']:.2e}; "
-        f"the key-projection bias gradient, zero in exact arithmetic, is noise of "
-        f"{results['key_bias_gradient_noise']:.1e} of the largest gradient in both).",
-        "",
-        f"One ETTh1-shaped window (1 x {settings['seq_len']} x {settings['channels']}) with trace, exact path, "
-        "eval mode:",
-        "",
-    ]
-    for entry in results["trace_forward_one_window"]:
-        lines.append(f"- {entry['backbone']}: first call {entry['first_s']:.2f} s (computes the prefix cache), "
-                     f"then {entry['median_s']:.2f} s (median)")
-    lines += ["", "| target | measured | met |", "| --- | ---: | --- |"]
-    for name, check in results["targets"].items():
-        lines.append(f"| {name} | {check['value']:.3g} | {'yes' if check['met'] else 'no'} |")
-    return "\n".join(lines) + "\n"
-
-
 def _worker(task: str, settings_json: str, extra: str) -> None:
     settings = BenchSettings(**json.loads(settings_json))
     if settings.threads:
         torch.set_num_threads(settings.threads)
     if task == "path":
-        result = measure_path(settings, extra)
+        path, steps = extra.split(":")
+        result = measure_path(settings, path, int(steps))
     elif task == "exactness":
         result = measure_exactness(settings)
     elif task == "trace":

@@ -223,6 +223,9 @@ class LLMRunner:
         return cache
 
     def _run_cached(self, state: PromptState, patches: torch.Tensor, output_attentions: bool) -> LLMOutput:
+        if state.cache is None:
+            raise RuntimeError("This prompt state was already used: forward extends its cache, so each batch "
+                               "needs its own encode_prompt call.")
         model, patch_count = self.backbone.model, patches.shape[1]
         mask = self._layout_mask(state.prefix_ids, state.series_mask, patch_count)  # (B*N, Lp + Ls + P)
         attention = "eager" if output_attentions else register_grouped_sdpa()
