@@ -67,7 +67,7 @@ def smollm2_tokenizer() -> tuple[Any, str]:
     if (folder / "tokenizer.json").is_file():
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), f"SmolLM2-135M ({folder})"
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), f"SmolLM2-135M ({folder.name})"
     return tiny_tokenizer("tiny-llama"), "tiny-llama (base_models/SmolLM2-135M not found)"
 
 
