@@ -93,17 +93,22 @@ def find_run(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | Non
                    "`python -m timellm_core runs list`.")
 
 
-def _write_json_atomic(path: Path, values: Any) -> None:
+def _write_text_atomic(path: Path, text: str, what: str = "write") -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename: a reader sees old or new."""
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(values, handle, indent=2, default=str)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise RunError(f"Could not write {path}: {error}. Free some disk space or check permissions.") from error
+        raise RunError(f"Could not {what} {path}: {error}. Free some disk space or check permissions.") from error
+
+
+def _write_json_atomic(path: Path, values: Any) -> None:
+    _write_text_atomic(path, json.dumps(values, indent=2, default=str))
 
 
 def _read_json(path: Path) -> Any:
@@ -235,18 +240,9 @@ class RunFolder:
     def rewrite_events(self, events: list[Event]) -> None:
         """Replace metrics.jsonl (atomically) with ``events``: resume drops what the checkpoint lost."""
         path = self.path / METRICS_FILE
-        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        text = "".join(json.dumps(event, default=str, allow_nan=False) + "\n" for event in events)
         with self._lock:
-            try:
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    for event in events:
-                        handle.write(json.dumps(event, default=str, allow_nan=False) + "\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, path)
-            except OSError as error:
-                temporary.unlink(missing_ok=True)
-                raise RunError(f"Could not rewrite {path}: {error}.") from error
+            _write_text_atomic(path, text, what="rewrite")
 
     def events(self) -> list[Event]:
         return read_events(self.path / METRICS_FILE)
