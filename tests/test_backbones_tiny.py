@@ -90,3 +90,15 @@ def test_llm_dim_mismatch_names_the_right_value():
     with pytest.raises(BackboneError, match="Use llm_dim=128"):
         load_backbone(BackboneConfig(name="tiny-llama", llm_layers=2, llm_dim=4096), device="cpu")
     assert load_backbone(BackboneConfig(name="tiny-llama", llm_layers=2, llm_dim=128), device="cpu").hidden_size == 128
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-qwen2", "tiny-bert"])
+def test_truncation_keeps_one_config_for_the_model_and_its_layers(name):
+    """An attention switch on the model's config must reach every kept layer."""
+    from timellm_core.backbones import load_backbone
+    from timellm_core.config import BackboneConfig
+
+    model = load_backbone(BackboneConfig(name=name, llm_layers=2), device="cpu").model
+    configs = {id(module.config) for module in model.modules() if getattr(module, "config", None) is not None}
+    assert configs == {id(model.config)}
+    assert model.config.num_hidden_layers == 2

@@ -166,11 +166,17 @@ def _ensure_pad_token(tokenizer: Any) -> None:
 
 
 def _truncate_built(model: torch.nn.Module, llm_layers: int, name: str) -> None:
-    """Drop layers of an already built (tiny) model; its config is updated to match."""
+    """Drop layers of an already built (tiny) model; its config is updated to match.
+
+    The config is updated in place, not replaced: the layers hold the same object, so a later
+    attention switch (sdpa <-> eager) reaches them through it.
+    """
     truncated = truncated_config(model.config, llm_layers, name)
     layers = transformer_layers(model)
     del layers[llm_layers:]
-    model.config = truncated
+    model.config.num_hidden_layers = truncated.num_hidden_layers
+    if hasattr(truncated, "layer_types"):
+        model.config.layer_types = truncated.layer_types
 
 
 def _notes(spec: BackboneSpec, model: torch.nn.Module, config: BackboneConfig, quantized: int,

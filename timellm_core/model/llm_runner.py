@@ -53,8 +53,8 @@ def backbone_lock(model: torch.nn.Module) -> threading.RLock:
 
 
 def _configs(model: torch.nn.Module) -> list:
-    """Every distinct config object in the model: layers may hold another one than the model's own
-    (e.g. after truncation replaced ``model.config``), and each layer reads its own."""
+    """Every distinct config object in the model: each attention layer reads the one it holds, which
+    need not be the model's own (composite models keep sub-configs)."""
     found = {}
     for module in model.modules():
         config = getattr(module, "config", None)

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -93,18 +93,22 @@ def find_run(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | Non
                    "`python -m timellm_core runs list`.")
 
 
-def _write_text_atomic(path: Path, text: str, what: str = "write") -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename: a reader sees old or new."""
+def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "w", what: str = "write") -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, fsync, then rename: readers see old or new."""
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise RunError(f"Could not {what} {path}: {error}. Free some disk space or check permissions.") from error
+
+
+def _write_text_atomic(path: Path, text: str, what: str = "write") -> None:
+    _write_atomic(path, lambda handle: handle.write(text), what=what)
 
 
 def _write_json_atomic(path: Path, values: Any) -> None:
@@ -251,17 +255,7 @@ class RunFolder:
         _write_json_atomic(self.path / TEST_METRICS_FILE, json_safe(metrics))
 
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
-        path = self.path / PREDICTIONS_FILE
-        temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-        try:
-            with open(temporary, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise RunError(f"Could not write {path}: {error}. Free some disk space.") from error
+        _write_atomic(self.path / PREDICTIONS_FILE, lambda handle: np.savez_compressed(handle, **arrays), mode="wb")
 
 
 def _versions() -> dict[str, str]:
