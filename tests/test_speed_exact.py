@@ -198,3 +198,38 @@ def test_fast_mode_runs_close_to_the_exact_path():
     fast.train()
     fast(x).square().mean().backward()
     assert fast.reprogramming.query_projection.weight.grad.abs().sum() > 0
+
+
+def test_fast_mode_runs_the_llm_on_bf16_copies_made_once_and_leaves_the_backbone_alone():
+    backbone = tiny("tiny-llama")
+    fast = TimeLLM(config(fast=True), backbone, description="d").train()
+    weights_before = {name: p.detach().clone() for name, p in backbone.model.named_parameters()}
+    x = windows()
+    for _ in range(2):
+        fast(x).square().mean().backward()
+    runner = fast.llm_runner
+    assert runner._lowered is not None and all(t.dtype == torch.bfloat16 for t in runner._lowered.values())
+    first_copy = runner._lowered
+    fast(x).square().mean().backward()
+    assert runner._lowered is first_copy  # memoised, not rebuilt per step
+    assert all(p.dtype == torch.float32 and torch.equal(p, weights_before[name])
+               for name, p in backbone.model.named_parameters())  # the shared backbone is untouched
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert runner.word_embeddings().dtype == torch.bfloat16
+    assert runner.word_embeddings().dtype == torch.float32  # outside the fast path: the backbone's own table
+
+
+def test_exact_training_forward_keeps_neither_the_mlp_intermediates_nor_the_prototype_map():
+    """The two memory savings of the exact path, seen in what autograd keeps for backward."""
+    backbone = tiny("tiny-llama")
+    intermediate = backbone.model.config.intermediate_size
+    model = TimeLLM(config(attention_dropout=0.1, num_prototypes=37), backbone, description="d").train()
+    shapes = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: shapes.append((tuple(t.shape), t.dtype)) or t,
+                                                  lambda t: t):
+        forecast = model(windows())
+    assert not [s for s, _ in shapes if s and s[-1] == intermediate]  # gate(x), up(x): recomputed in backward
+    maps = [dtype for s, dtype in shapes if len(s) == 3 and s[-1] == 37]  # (H, B*N*P, S)
+    assert maps == [torch.bool]  # only the dropout keep-mask: the float map is recomputed blockwise
+    forecast.square().mean().backward()
+    assert all(p.grad is not None for p in model.trainable_parameters())

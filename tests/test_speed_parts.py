@@ -1,4 +1,4 @@
-"""The pieces behind the speed-ups: grouped-head attention, the lighter dropout, inference mode, the bench report."""
+"""The pieces behind the speed-ups: grouped-head attention, the blockwise prototype attention, inference mode, the bench report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from timellm_core.backbones import load_backbone
 from timellm_core.config import BackboneConfig, TimeLLMConfig
 from timellm_core.model import TimeLLM
-from timellm_core.model.attention_dropout import dropout_then_bmm
+from timellm_core.model import prototype_attention
 from timellm_core.model.benchmark import max_relative_difference
 from timellm_core.model.benchmark_report import PATHS, targets, to_markdown
 from timellm_core.model.grouped_attention import grouped_sdpa_attention
@@ -33,24 +33,40 @@ def test_grouped_sdpa_equals_repeated_key_value_heads_with_a_mask():
     assert torch.allclose(output, expected, atol=1e-5)
 
 
-def test_lighter_dropout_equals_dropout_then_bmm_and_draws_the_same_noise():
+@pytest.mark.parametrize("p", [0.0, 0.25])
+def test_blockwise_prototype_attention_equals_the_plain_ops_and_draws_the_same_noise(p, monkeypatch):
+    monkeypatch.setattr(prototype_attention, "BLOCK_ELEMENTS", 7 * 30)  # several row blocks per head
     torch.manual_seed(0)
-    attention = torch.softmax(torch.randn(3, 40, 30), dim=-1).requires_grad_(True)
-    values = torch.randn(3, 30, 8, requires_grad=True)
-    dropout = torch.nn.Dropout(0.25).train()
+    queries = torch.randn(3, 40, 8, requires_grad=True)  # (H, M, E)
+    keys, values = torch.randn(3, 30, 8, requires_grad=True), torch.randn(3, 30, 8, requires_grad=True)
     upstream = torch.randn(3, 40, 8)
     torch.manual_seed(7)
-    expected = torch.bmm(dropout(attention), values)
-    expected_grads = torch.autograd.grad(expected, (attention, values), upstream)
+    dropout = torch.nn.Dropout(p).train()
+    expected = torch.bmm(dropout(torch.softmax(queries @ keys.transpose(1, 2), dim=-1)), values)
+    expected_grads = torch.autograd.grad(expected, (queries, keys, values), upstream)
     after_reference = torch.rand(1)
     torch.manual_seed(7)
-    output = dropout_then_bmm(attention, values, dropout)
-    grads = torch.autograd.grad(output, (attention, values), upstream)
+    output = prototype_attention.blockwise_prototype_attention(queries, keys, values, p)
+    grads = torch.autograd.grad(output, (queries, keys, values), upstream)
     assert torch.equal(torch.rand(1), after_reference)  # same random stream consumed
-    assert torch.equal(output, expected)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, expected_grads))
-    dropout.eval()
-    assert torch.equal(dropout_then_bmm(attention, values, dropout), torch.bmm(attention, values))
+    assert torch.allclose(output, expected, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, expected_grads))
+    if p:  # the same entries are dropped: a wrong mask would move the output by far more than rounding
+        torch.manual_seed(8)
+        other = prototype_attention.blockwise_prototype_attention(queries, keys, values, p)
+        assert not torch.allclose(other, expected, atol=1e-3)
+
+
+def test_blockwise_prototype_attention_keeps_no_attention_map_for_backward():
+    torch.manual_seed(0)
+    queries = torch.randn(2, 300, 4, requires_grad=True)
+    keys, values = torch.randn(2, 500, 4, requires_grad=True), torch.randn(2, 500, 4, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        prototype_attention.blockwise_prototype_attention(queries, keys, values, 0.1).sum().backward()
+    # Q, K, V and the boolean keep-mask: nothing else of the (H, M, S) size in float
+    assert sorted(saved) == sorted([2 * 300 * 4, 2 * 500 * 4, 2 * 500 * 4, 2 * 300 * 500])
+    assert queries.grad is not None and keys.grad is not None and values.grad is not None
 
 
 def test_inference_mode_then_training_reuses_the_prefix_cache_safely():
@@ -110,3 +126,56 @@ def test_targets_and_report_say_what_was_met():
 def test_max_relative_difference_is_relative_to_each_tensor():
     small, large = torch.tensor([1e-3, -2e-3]), torch.tensor([10.0, 20.0])
     assert max_relative_difference([small * 1.01, large], [small, large]) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_bf16_grouped_attention_is_close_to_float32_and_needs_no_key_value_copies():
+    torch.manual_seed(0)
+    query = torch.randn(2, 6, 5, 8)
+    key, value = torch.randn(2, 2, 11, 8), torch.randn(2, 2, 11, 8)
+    mask = torch.rand(2, 1, 5, 11) > 0.3
+    mask[..., 0] = True
+    exact, _ = grouped_sdpa_attention(_Grouped(), query, key, value, mask, scaling=0.5)
+    low, _ = grouped_sdpa_attention(_Grouped(), query.bfloat16(), key.bfloat16(), value.bfloat16(), mask,
+                                    scaling=0.5)
+    assert low.dtype == torch.bfloat16 and low.shape == exact.shape
+    assert (low.float() - exact).abs().max() < 0.05
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 inputs under bf16 autocast take the same route
+        auto, _ = grouped_sdpa_attention(_Grouped(), query, key, value, mask, scaling=0.5)
+    assert auto.dtype == torch.bfloat16 and (auto.float() - exact).abs().max() < 0.05
+
+
+def test_adam_is_fused_on_the_cpu_and_falls_back_for_what_torch_cannot_fuse():
+    from timellm_core.training.optimizer import make_adam
+
+    weight = torch.nn.Parameter(torch.randn(4, 3))
+    assert make_adam([weight], lr=1e-3).defaults["fused"] is True
+    complex_weight = torch.nn.Parameter(torch.randn(2, dtype=torch.complex64))
+    assert not make_adam([complex_weight], lr=1e-3).defaults.get("fused")
+    # same update as the per-tensor loop, up to rounding
+    other = torch.nn.Parameter(weight.detach().clone())
+    fused, loop = make_adam([weight], lr=0.1), torch.optim.Adam([other], lr=0.1)
+    for _ in range(3):
+        for parameter, optimizer in ((weight, fused), (other, loop)):
+            optimizer.zero_grad()
+            parameter.square().sum().backward()
+            optimizer.step()
+    assert torch.allclose(weight, other, atol=1e-6)
+
+
+def test_lighter_gated_mlps_swap_only_frozen_llama_mlps_and_restore_them():
+    from timellm_core.model.gated_mlp import is_gated_silu_mlp, lighter_gated_mlps
+
+    backbone = load_backbone(BackboneConfig(name="tiny-llama", llm_layers=2), device="cpu")
+    model = backbone.model
+    with lighter_gated_mlps(model) as swapped:
+        assert swapped == 2
+        assert all("forward" in vars(layer.mlp) for layer in model.layers)
+    assert not any("forward" in vars(module) for module in model.modules())
+    gpt2 = load_backbone(BackboneConfig(name="tiny-gpt2", llm_layers=2), device="cpu").model
+    assert not any(is_gated_silu_mlp(module) for module in gpt2.modules())
+    mlp = model.layers[0].mlp
+    mlp.up_proj.weight.requires_grad_(True)  # a trainable MLP is left to plain autograd
+    try:
+        assert not is_gated_silu_mlp(mlp)
+    finally:
+        mlp.up_proj.weight.requires_grad_(False)

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from timellm_core.training.evaluation import (
     check_cancel, evaluate_batches, limited_windows, mse_loss, unpack_batch)
+from timellm_core.training.optimizer import make_adam
 from timellm_core.training.results import extra_test_metrics
 
 BASELINES = ("naive", "seasonal_naive", "dlinear")
@@ -114,7 +115,7 @@ def fit_dlinear(data: Any, *, epochs: int = 5, batch_size: int = 32, learning_ra
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = DLinear(int(first_x.shape[0]), int(first_y.shape[0]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = make_adam(model.parameters(), lr=learning_rate)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator)
     val_set = None
     if getattr(data, "window_count", lambda split: 1)("val") > 0:

@@ -16,7 +16,9 @@ What is counted (and what is not):
   LLaMA/Qwen2 ``6D + 3F``, GPT-2 ``8D + 4F``, BERT ``6D + F`` elements, plus ``H`` (attention
   log-sum-exp), ``L`` (the padding mask) and, with eager attention, ``H*L`` (probabilities); norm
   inputs are float32 even in bf16. Plus the reprogramming attention (softmax output, dropout mask
-  and output: B*N*H*P*S) and the output head's input. These formulas were read off
+  and output: B*N*H*P*S) and the output head's input. On this project's exact path (``optimize``)
+  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``model/gated_mlp.py``) and the reprogramming keeps
+  only its one-byte dropout mask of that size plus Q, K and V (``model/prototype_attention.py``). These formulas were read off
   ``torch.autograd.graph.saved_tensors_hooks`` on the tiny backbones (test_backbones_memory.py
   checks them). Inference: one layer's working set (nothing is kept between layers).
 - **Not counted**: the CUDA context and allocator slack (about 0.3-0.5 GB on a GPU), transient
@@ -178,12 +180,14 @@ def trainable_parameters(vocab_size: int, hidden_size: int, config: TimeLLMConfi
     }
 
 
-def _llm_activation_elements(s: _Shape, tokens: int, length: int, attention: str) -> tuple[int, int]:
+def _llm_activation_elements(s: _Shape, tokens: int, length: int, attention: str,
+                             lighter_mlp: bool = False) -> tuple[int, int]:
     """(compute-dtype elements, float32 elements) saved for backward per kept layer."""
     d, f, h = s.hidden, s.ffn, s.heads
     eager = h * length if attention == "eager" else 0
     if s.family in ("llama", "qwen2"):
-        return tokens * (4 * d + 3 * f + length + eager), tokens * (2 * d + h + 2)  # RMSNorm inputs upcast
+        mlp = d if lighter_mlp else 3 * f  # gate, silu(gate), up; or only the MLP input, recomputed from
+        return tokens * (4 * d + mlp + length + eager), tokens * (2 * d + h + 2)  # RMSNorm inputs upcast
     if s.family == "gpt2":
         return tokens * (8 * d + 4 * f + length + eager), tokens * (h + 4)
     return tokens * (6 * d + f + length + eager), tokens * (h + 4)
@@ -224,7 +228,7 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
     prompt_cache = 0
     if training and optimize and s.family != "bert":
         grad_tokens = sequences * patches  # only the patch positions run with autograd
-        low, high = _llm_activation_elements(s, grad_tokens, length, attention)
+        low, high = _llm_activation_elements(s, grad_tokens, length, attention, lighter_mlp=True)
         kv_width = 2 * s.kv_heads * (s.hidden // s.heads)  # keys + values a position
         saved_keys_values = sequences * length * kv_width  # attention over prompt + patches keeps them all
         llm_activations = (llm_layers * ((low + saved_keys_values) * compute + high * 4)
@@ -235,8 +239,13 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
         llm_activations = llm_layers * (low * compute + high * 4) + tokens * s.hidden * 4  # + final norm input
     if training:
         attention_map = sequences * model_config.n_heads * patches * model_config.num_prototypes
-        timellm = (attention_map * (4 + 1 + 4)  # softmax output, dropout mask, dropout output
-                   + sequences * patches * (model_config.d_model + model_config.n_heads * model_config.d_ff
+        heads_width = model_config.n_heads * model_config.d_ff
+        if optimize:  # blockwise: the keep-mask (1 byte an entry) and the prototypes' keys and values
+            reprogramming = attention_map * 1 + 2 * model_config.num_prototypes * heads_width * 4
+        else:  # softmax output, dropout mask, dropout output
+            reprogramming = attention_map * (4 + 1 + 4)
+        timellm = (reprogramming
+                   + sequences * patches * (model_config.d_model + heads_width
                                             + 2 * s.hidden) * 4  # patch embedding, queries, reprogrammed, LLM out
                    + sequences * model_config.d_ff * patches * 4)  # output head input
     else:

@@ -135,9 +135,11 @@ def _eval_step(model, x: torch.Tensor) -> float:
 def measure_path(settings: BenchSettings, path: str, steps: int) -> dict[str, Any]:
     """One path alone in this (fresh) process: ``steps`` train steps and eval forwards after warm-up,
     their wall times, and the process's peak resident memory."""
+    from timellm_core.training.optimizer import make_adam
+
     model, tokenizer_label = _build(settings, path)
     x, y = bench_batch(settings)
-    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
+    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)  # the trainer's optimiser, on every path
     model.train()
     train = [_train_step(model, optimizer, x, y) for _ in range(settings.warmup + steps)][settings.warmup:]
     model.eval()

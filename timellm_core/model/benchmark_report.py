@@ -32,7 +32,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"d_ff {settings['d_ff']}. Each path runs alone in a fresh process, {settings['rounds']} times, the paths "
         f"taking turns; times are medians over all measured steps (at least {settings['steps']}, each process "
         f"after {settings['warmup']} warm-up step), peak RSS the largest of its processes (default allocator). "
-        "Train step = forward, MSE, backward, Adam step; eval = forward without autograd.",
+        "Train step = forward, MSE, backward, Adam step (fused, as the trainer does); eval = forward without autograd.",
         f"Prompt: {results['exact']['prompt_prefix_tokens']} shared prefix tokens + "
         f"{results['exact']['prompt_series_tokens_mean']:.0f} per-series tokens on average (reference style; "
         f"fast: {results['fast']['prompt_series_tokens_mean']:.0f}), {results['exact']['patch_count']} patches.",

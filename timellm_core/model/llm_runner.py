@@ -20,7 +20,13 @@ Paths:
   The statistics tokens' outputs are never read, only their keys and values: in the last layer
   the forward stops as soon as those are stored (the rest of that layer is skipped).
   Attention is sdpa with grouped key/value heads left to torch (``grouped_attention``); eager, with
-  attention maps, only when a trace asks for the LLM's attention.
+  attention maps, only when a trace asks for the LLM's attention. LLaMA-style gated MLPs keep one
+  activation less for the backward pass (``gated_mlp``).
+
+Fast path (bf16 autocast): when the backbone's weights are float32, the runner keeps bfloat16
+copies of them (made once, ~half the backbone's size) and runs the LLM on those with a bfloat16
+residual stream, as a model loaded in bf16 would run: autocast would otherwise cast every weight
+again at every call. Quantised (4-bit) backbones stay under plain autocast.
 
 The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed function here.
 """
@@ -37,6 +43,7 @@ from typing import Iterator
 import torch
 
 from timellm_core.backbones.base import Backbone
+from timellm_core.model.gated_mlp import lighter_gated_mlps
 from timellm_core.model.grouped_attention import register_grouped_sdpa
 
 _LOCKS: "weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
@@ -139,6 +146,9 @@ class LLMRunner:
         self._prefix_guard = threading.Lock()
         self.prefix_computations = 0  # how many times the prefix ran (tests read it)
         self._supports_cache: bool | None = None
+        self._lowered_key: tuple | None = None
+        self._lowered_guard = threading.Lock()
+        self._lowered: dict[str, torch.Tensor] | None = None  # fast path: bf16 copies of the weights
 
     @property
     def supports_cache(self) -> bool:
@@ -190,14 +200,15 @@ class LLMRunner:
                   patches: torch.Tensor, output_attentions: bool, reference: bool) -> LLMOutput:
         backbone, model = self.backbone, self.backbone.model
         series, patch_count = patches.shape[0], patches.shape[1]
+        dtype = self._call_dtype()
         prompt = torch.cat([backbone.embed(prefix_ids).unsqueeze(0).expand(series, -1, -1),
-                            backbone.embed(series_ids)], dim=1)  # (B*N, Lp + Ls, D)
-        embeds = torch.cat([prompt, patches.to(prompt.dtype)], dim=1)  # (B*N, L, D)
+                            backbone.embed(series_ids)], dim=1).to(dtype)  # (B*N, Lp + Ls, D)
+        embeds = torch.cat([prompt, patches.to(dtype)], dim=1)  # (B*N, L, D)
         mask = self._layout_mask(prefix_ids, series_mask, patch_count)  # (B*N, L)
         want_maps = reference or output_attentions
         with attention_implementation(model, "eager" if want_maps else "sdpa"):
-            out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=layout_positions(mask),
-                        use_cache=False, output_attentions=want_maps, output_hidden_states=reference)
+            out = self._call(inputs_embeds=embeds, attention_mask=mask, position_ids=layout_positions(mask),
+                             use_cache=False, output_attentions=want_maps, output_hidden_states=reference)
         attentions = None
         if output_attentions:
             attentions = [layer[:, :, -patch_count:, :] for layer in out.attentions]  # (B*N, heads, P, L)
@@ -215,8 +226,9 @@ class LLMRunner:
             mask = self._layout_mask(prefix_ids, series_mask, 0)  # (B*N, Lp + Ls)
             with torch.no_grad(), attention_implementation(model, register_grouped_sdpa()):
                 try:
-                    model(inputs_embeds=self.backbone.embed(series_ids), attention_mask=mask,
-                          position_ids=layout_positions(mask)[:, prefix_len:], cache=cache, use_cache=True)
+                    self._call(inputs_embeds=self.backbone.embed(series_ids).to(self._call_dtype()),
+                               attention_mask=mask, position_ids=layout_positions(mask)[:, prefix_len:],
+                               cache=cache, use_cache=True)
                 except _KeysStored:
                     pass
         cache.layers[-1].stop_after_update = False  # the patch positions need the whole last layer
@@ -229,10 +241,10 @@ class LLMRunner:
         model, patch_count = self.backbone.model, patches.shape[1]
         mask = self._layout_mask(state.prefix_ids, state.series_mask, patch_count)  # (B*N, Lp + Ls + P)
         attention = "eager" if output_attentions else register_grouped_sdpa()
-        with attention_implementation(model, attention):
-            out = model(inputs_embeds=patches.to(self.backbone.compute_dtype), attention_mask=mask,
-                        position_ids=layout_positions(mask)[:, -patch_count:], cache=state.cache, use_cache=True,
-                        output_attentions=output_attentions)
+        with attention_implementation(model, attention), lighter_gated_mlps(model):
+            out = self._call(inputs_embeds=patches.to(self._call_dtype()), attention_mask=mask,
+                             position_ids=layout_positions(mask)[:, -patch_count:], cache=state.cache,
+                             use_cache=True, output_attentions=output_attentions)
         state.cache = None  # consumed: running the patches again would need the prompt encoded again
         attentions = list(out.attentions) if output_attentions else None  # (B*N, heads, P, L) each
         return LLMOutput(patch_hidden=out.last_hidden_state.float(), attentions=attentions, path="cached")
@@ -270,11 +282,53 @@ class LLMRunner:
         # Normal tensors even when called under inference_mode: the memo is reused by training steps.
         with torch.inference_mode(False), torch.no_grad(), attention_implementation(model, "sdpa"):
             ids = prefix_ids.clone().unsqueeze(0)  # (1, Lp)
-            model(inputs_embeds=self.backbone.embed(ids), attention_mask=torch.ones_like(ids),
-                  position_ids=torch.arange(ids.shape[1], device=ids.device).unsqueeze(0), cache=cache,
-                  use_cache=True)
+            self._call(inputs_embeds=self.backbone.embed(ids).to(self._call_dtype()),
+                       attention_mask=torch.ones_like(ids),
+                       position_ids=torch.arange(ids.shape[1], device=ids.device).unsqueeze(0), cache=cache,
+                       use_cache=True)
         self.prefix_computations += 1
         return [(layer.keys, layer.values) for layer in cache.layers]
+
+    # -- fast path: bfloat16 weights --------------------------------------------------------------
+
+    def word_embeddings(self) -> torch.Tensor:
+        """The frozen (V, D) word embeddings, as the LLM runs them now (bf16 copy on the fast path)."""
+        lowered = self._lowered_weights()
+        if lowered is not None:
+            return lowered[self._embedding_name()]
+        return self.backbone.word_embeddings()
+
+    def _call(self, **kwargs):
+        """Call the LLM, on its bfloat16 weight copies on the fast path."""
+        lowered = self._lowered_weights()
+        if lowered is None:
+            return self.backbone.model(**kwargs)
+        return torch.func.functional_call(self.backbone.model, lowered, args=(), kwargs=kwargs)
+
+    def _call_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self._lowered_weights() is not None else self.backbone.compute_dtype
+
+    def _lowered_weights(self) -> dict[str, torch.Tensor] | None:
+        """bf16 copies of a float32 backbone's weights under bf16 autocast (memoised), else None."""
+        device_type = self.backbone.device.type
+        if not (torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16):
+            return None
+        model = self.backbone.model
+        parameters = dict(model.named_parameters())
+        if any(parameter.dtype != torch.float32 for parameter in parameters.values()):
+            return None  # quantised or already low precision: autocast as is
+        key = (id(model), sum(parameter._version for parameter in parameters.values()))
+        with self._lowered_guard:
+            if self._lowered_key != key or self._lowered is None:
+                with torch.inference_mode(False), torch.no_grad():
+                    self._lowered = {name: parameter.detach().to(torch.bfloat16)
+                                     for name, parameter in parameters.items()}
+                self._lowered_key = key
+            return self._lowered
+
+    def _embedding_name(self) -> str:
+        table = self.backbone.model.get_input_embeddings().weight
+        return next(name for name, parameter in self.backbone.model.named_parameters() if parameter is table)
 
     @staticmethod
     def _layout_mask(prefix_ids: torch.Tensor, series_mask: torch.Tensor, patch_count: int) -> torch.Tensor:

@@ -30,7 +30,9 @@ class TextPrototypes(nn.Module):
     def compute(self, word_embeddings: torch.Tensor) -> torch.Tensor:
         """Always compute (the reference's way: once per forward)."""
         self.computations += 1
-        embeddings = word_embeddings.to(self.mapping.weight.dtype)  # no copy for a float32 backbone
+        embeddings = word_embeddings
+        if not torch.is_autocast_enabled(embeddings.device.type):  # (autocast casts both to its dtype)
+            embeddings = embeddings.to(self.mapping.weight.dtype)  # no copy for a float32 backbone
         # (S, V) @ (V, D) + (S, 1) -> (S, D)
         return torch.addmm(self.mapping.bias.unsqueeze(1), self.mapping.weight, embeddings)
 

@@ -99,12 +99,14 @@ class TimeLLM(nn.Module):
         patch_embeddings = self.patch_embedding(patches)  # (B*N, P, d_model)
 
         with self._autocast():
-            word_embeddings = self.backbone.word_embeddings()  # (V, D), frozen
+            word_embeddings = self.llm_runner.word_embeddings()  # (V, D), frozen (a bf16 copy when fast)
             if config.optimize:
                 prototypes = self.text_prototypes(word_embeddings)  # (S, D), cached in eval
             else:
                 prototypes = self.text_prototypes.compute(word_embeddings)  # every forward, as the reference
-            reprogrammed, prototype_attention = self.reprogramming(patch_embeddings, prototypes)  # (B*N, P, D)
+            # The map A is materialised for a trace and on the unoptimised path; else computed blockwise.
+            reprogrammed, prototype_attention = self.reprogramming(
+                patch_embeddings, prototypes, keep_attention=trace or not config.optimize)  # (B*N, P, D)
             llm_attentions = None
             if config.llm_mode == "frozen":
                 output = self.llm_runner.run_patches(prompt, reprogrammed, output_attentions=trace and llm_attention)
@@ -193,4 +195,4 @@ class TimeLLM(nn.Module):
     def prototypes(self) -> torch.Tensor:
         """The current text prototypes (S, D), without autograd."""
         with torch.no_grad(), self._autocast():
-            return self.text_prototypes(self.backbone.word_embeddings()).float()
+            return self.text_prototypes(self.llm_runner.word_embeddings()).float()

@@ -30,6 +30,7 @@ from timellm_core.training.evaluation import (
     Cancelled, EvalResult, check_cancel, evaluate_batches, limited_windows, loss_function, target_part,
     unpack_batch)
 from timellm_core.training.events import Event, EventSink, make_event
+from timellm_core.training.optimizer import make_adam
 from timellm_core.training.parts import (
     BackboneSource, EpochShuffleSampler, build_model, check_backbone_device, describe_backbone, describe_data,
     freeze_all_but_trainable, make_accelerator, prepare_data_for, resolve_backbone)
@@ -210,7 +211,7 @@ class Trainer:
                                 num_workers=workers) if len(val_set) else None
         test_loader = DataLoader(test_set, batch_size=int(training.eval_batch_size), shuffle=False,
                                  num_workers=workers)
-        optimizer = torch.optim.Adam(trainable, lr=float(training.learning_rate))
+        optimizer = make_adam(trainable, lr=float(training.learning_rate))
         prepared = self.accelerator.prepare(self.model, optimizer, train_loader, test_loader,
                                             *([val_loader] if val_loader is not None else []))
         self.wrapped_model, self.optimizer, self.train_loader, self.test_loader = prepared[:4]
