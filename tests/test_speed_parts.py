@@ -179,3 +179,15 @@ def test_lighter_gated_mlps_swap_only_frozen_llama_mlps_and_restore_them():
         assert not is_gated_silu_mlp(mlp)
     finally:
         mlp.up_proj.weight.requires_grad_(False)
+
+
+def test_quick_keep_mask_has_the_dropout_rate_and_uses_every_bit():
+    torch.manual_seed(0)
+    mask = prototype_attention.draw_keep_mask((7, 301, 1000), 0.1, torch.device("cpu"), quick=True)
+    assert mask.dtype == torch.bool and mask.shape == (7, 301, 1000)
+    assert abs(mask.float().mean().item() - 0.9) < 0.002  # 2.1M draws: the rate to about 3 standard errors
+    assert abs(mask[..., ::4].float().mean().item() - 0.9) < 0.003  # each 16-bit lane of a word is unbiased
+    assert abs(mask[..., 3::4].float().mean().item() - 0.9) < 0.003
+    assert not prototype_attention.draw_keep_mask((10, 10), 0.999, torch.device("cpu"), quick=True).all()
+    exact = prototype_attention.draw_keep_mask((7, 301, 1000), 0.1, torch.device("cpu"))
+    assert abs(exact.float().mean().item() - 0.9) < 0.002 and not torch.equal(exact, mask)

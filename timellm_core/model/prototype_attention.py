@@ -11,6 +11,10 @@ Same numbers as the plain ops: the keep-mask is one ``bernoulli_`` draw over the
 shape, which is the draw ``torch.nn.functional.dropout`` makes (same random stream, same mask), and
 the kept entries are scaled by the same float ``1 / (1 - p)``. Scores are computed in the inputs'
 dtype, softmax in float32 (as autocast does), the mix in the values' dtype.
+
+The fast path (``quick_mask``) draws the mask from raw random bits instead, 16 bits an entry
+(p rounded to a multiple of 1/65536): 63 ms instead of 167 ms for the benchmark's 29M entries on
+the 2-core CPU. Another random stream, so other dropped entries than the exact path's.
 """
 
 from __future__ import annotations
@@ -25,6 +29,18 @@ def _keep_scale(p: float) -> torch.Tensor:
     return torch.tensor(1.0, dtype=torch.float32) / torch.tensor(1.0 - p, dtype=torch.float32)
 
 
+def draw_keep_mask(shape: tuple[int, ...], p: float, device: torch.device, quick: bool = False) -> torch.Tensor:
+    """A boolean mask, True with probability 1 - p: F.dropout's draw, or (``quick``) from 16-bit random words."""
+    if not quick:
+        return torch.empty(shape, dtype=torch.bool, device=device).bernoulli_(1 - p)
+    count = 1
+    for size in shape:
+        count *= size
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)  # all 64 bits
+    threshold = round(p * 65536) - 32768  # an int16 word is below it with probability p (to 1/65536)
+    return (words.view(torch.int16)[:count] >= threshold).view(shape)
+
+
 def _blocks(heads: int, rows: int, columns: int):
     step = max(1, BLOCK_ELEMENTS // max(columns, 1))
     for head in range(heads):
@@ -34,11 +50,11 @@ def _blocks(heads: int, rows: int, columns: int):
 
 class _BlockwisePrototypeAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, p: float) -> torch.Tensor:
+    def forward(ctx, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, p: float,
+                quick_mask: bool) -> torch.Tensor:
         heads, rows, _ = queries.shape
         columns = keys.shape[1]
-        keep = torch.empty((heads, rows, columns), dtype=torch.bool, device=queries.device).bernoulli_(1 - p) \
-            if p > 0 else None  # (H, M, S), the draw F.dropout makes on A
+        keep = draw_keep_mask((heads, rows, columns), p, queries.device, quick_mask) if p > 0 else None  # (H, M, S)
         scale = _keep_scale(p).to(queries.device) if p > 0 else None
         output = queries.new_empty((heads, rows, values.shape[2]), dtype=values.dtype)  # (H, M, E)
         device_type = queries.device.type
@@ -75,12 +91,12 @@ class _BlockwisePrototypeAttention(torch.autograd.Function):
                 grad_scores = attention * (grad_attention - (grad_attention * attention).sum(dim=-1, keepdim=True))
                 grad_queries[head, block] = grad_scores @ keys32[head]
                 grad_keys[head] += grad_scores.T @ query.float()
-        return (grad_queries.to(queries.dtype), grad_keys.to(keys.dtype), grad_values.to(values.dtype), None)
+        return (grad_queries.to(queries.dtype), grad_keys.to(keys.dtype), grad_values.to(values.dtype), None, None)
 
 
 def blockwise_prototype_attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                                  p: float = 0.0) -> torch.Tensor:
+                                  p: float = 0.0, quick_mask: bool = False) -> torch.Tensor:
     """queries (H, M, E) already scaled, keys and values (H, S, E), dropout p -> (H, M, E), without the map."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout p must be in [0, 1), got {p}")
-    return _BlockwisePrototypeAttention.apply(queries, keys, values, float(p))
+    return _BlockwisePrototypeAttention.apply(queries, keys, values, float(p), bool(quick_mask))

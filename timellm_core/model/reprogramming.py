@@ -31,8 +31,9 @@ class ReprogrammingLayer(nn.Module):
         self.out_projection = nn.Linear(d_keys * n_heads, d_llm)
         self.dropout = nn.Dropout(attention_dropout)
 
-    def forward(self, patch_embeddings: torch.Tensor, prototypes: torch.Tensor,
-                keep_attention: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, patch_embeddings: torch.Tensor, prototypes: torch.Tensor, keep_attention: bool = True,
+                quick_mask: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``quick_mask`` (blockwise only, the fast path): a quicker dropout draw (``prototype_attention``)."""
         series, positions, _ = patch_embeddings.shape
         heads, d_keys = self.n_heads, self.d_keys
         queries = self.query_projection(patch_embeddings)  # (B*N, P, H*E)
@@ -49,6 +50,6 @@ class ReprogrammingLayer(nn.Module):
             prototype_attention = attention.view(heads, series, positions, -1).transpose(0, 1)  # (B*N, H, P, S)
         else:
             p = float(self.dropout.p) if self.dropout.training else 0.0
-            mixed = blockwise_prototype_attention(queries, keys, values, p)  # (H, B*N*P, E)
+            mixed = blockwise_prototype_attention(queries, keys, values, p, quick_mask)  # (H, B*N*P, E)
         mixed = mixed.transpose(0, 1).reshape(series, positions, heads * d_keys)  # (B*N, P, H*E)
         return self.out_projection(mixed), prototype_attention  # (B*N, P, D)
