@@ -121,6 +121,23 @@ def test_targets_and_report_say_what_was_met():
         assert f"| {path} |" in report
     assert "| fast train step >= 8x faster | 6 | no |" in report
     assert "load average 0.5" in report
+    assert "lower bound" not in report  # no floor measured, none reported
+    results["eval_speedup_exact"], results["eval_speedup_fast"] = 2.5, 6.0
+    results["exact_eval_floor"] = {"gflop": 300.0, "matmul_gflops": 150.0, "floor_s": 2.0, "max_eval_speedup": 3.0}
+    assert "300 GFLOP, 2.00 s at the measured float32 rate of 150 GFLOP/s" in to_markdown(results)
+
+
+def test_exact_eval_floor_counts_the_llm_products_of_every_position(monkeypatch):
+    from timellm_core.model import benchmark
+
+    monkeypatch.setattr(benchmark, "matmul_rate_gflops", lambda rows: 100.0)
+    settings = benchmark.BenchSettings(batch_size=1, channels=1, llm_layers=2)
+    floor = benchmark.exact_eval_floor(settings, series_tokens=10, patch_count=4)
+    d, f, kv = 576, 1536, 192  # SmolLM2: 9 query heads of 64, 3 key/value heads
+    layer = 2 * (2 * d * d + 2 * d * kv + 3 * d * f)
+    expected = 10 * (layer + 2 * (d * d + 2 * d * kv)) + 4 * 2 * layer  # statistics skip the last layer's rest
+    assert floor["gflop"] == pytest.approx(expected / 1e9)
+    assert floor["floor_s"] == pytest.approx(expected / 1e9 / 100.0)
 
 
 def test_max_relative_difference_is_relative_to_each_tensor():

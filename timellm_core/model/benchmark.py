@@ -257,6 +257,37 @@ def measure_trace_forward(settings: BenchSettings, backbone_name: str | None = N
     return {"backbone": label, "shape": list(x.shape), "first_s": times[0], "median_s": statistics.median(times[1:])}
 
 
+def matmul_rate_gflops(rows: int, repeats: int = 5) -> float:
+    """This CPU's float32 matrix-product rate on the LLM's own shape: (rows, D) @ (D, F), median of repeats."""
+    d, f = SMOLLM2_SHAPE["hidden_size"], SMOLLM2_SHAPE["intermediate_size"]
+    a, b = torch.randn(rows, d), torch.randn(d, f)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * rows * d * f / statistics.median(times) / 1e9
+
+
+def exact_eval_floor(settings: BenchSettings, series_tokens: float, patch_count: int) -> dict[str, Any]:
+    """The least time the exact path's eval forward can take here: its LLM matrix products alone at this
+    CPU's measured float32 rate (attention, norms and everything else left out: a lower bound).
+
+    Per series: the statistics tokens through every layer but the last, where only their query/key/
+    value projections run, and the patches through every layer.
+    """
+    d, f = SMOLLM2_SHAPE["hidden_size"], SMOLLM2_SHAPE["intermediate_size"]
+    kv = SMOLLM2_SHAPE["num_key_value_heads"] * d // SMOLLM2_SHAPE["num_attention_heads"]
+    layer = 2 * (2 * d * d + 2 * d * kv + 3 * d * f)  # FLOPs a token in one layer
+    qkv = 2 * (d * d + 2 * d * kv)
+    layers = settings.llm_layers
+    series = settings.batch_size * settings.channels
+    flops = series * (series_tokens * ((layers - 1) * layer + qkv) + patch_count * layers * layer)
+    rate = matmul_rate_gflops(int(series * (series_tokens + patch_count)))
+    return {"gflop": flops / 1e9, "matmul_gflops": rate, "floor_s": flops / 1e9 / rate}
+
+
 def _peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
@@ -303,6 +334,10 @@ def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=N
         say("timing one traced window with the real SmolLM2-135M ...")
         results["trace_forward_one_window"].append(_in_subprocess("trace", settings, "smollm2-135m"))
     unoptimized = results["unoptimized"]
+    say("measuring the matrix-product rate (the exact eval's lower bound) ...")
+    results["exact_eval_floor"] = _in_subprocess(
+        "floor", settings, f"{results['exact']['prompt_series_tokens_mean']}:{results['exact']['patch_count']}")
+    results["exact_eval_floor"]["max_eval_speedup"] = unoptimized["eval_step_s"] / results["exact_eval_floor"]["floor_s"]
     results["tokenizer"] = unoptimized["tokenizer"]
     results["speedup_exact"] = unoptimized["train_step_s"] / results["exact"]["train_step_s"]
     results["speedup_fast"] = unoptimized["train_step_s"] / results["fast"]["train_step_s"]
@@ -324,6 +359,9 @@ def _worker(task: str, settings_json: str, extra: str) -> None:
         result = measure_path(settings, path, int(steps))
     elif task == "exactness":
         result = measure_exactness(settings)
+    elif task == "floor":
+        series_tokens, patch_count = extra.split(":")
+        result = exact_eval_floor(settings, float(series_tokens), int(patch_count))
     elif task == "trace":
         result = measure_trace_forward(settings, extra or None)
     else:

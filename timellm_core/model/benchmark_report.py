@@ -79,6 +79,17 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"covering only the {patches} patch positions. The fast path's compact numbers cut the statistics to "
         f"{fast['prompt_series_tokens_mean']:.0f} tokens and it runs in bf16.",
     ]
+    floor = results.get("exact_eval_floor")
+    if floor:
+        lines += [
+            "",
+            f"The exact eval forward's lower bound on this machine: its LLM matrix products alone are "
+            f"{floor['gflop']:.0f} GFLOP, {floor['floor_s']:.2f} s at the measured float32 rate of "
+            f"{floor['matmul_gflops']:.0f} GFLOP/s, so no exact float32 implementation can run the eval more than "
+            f"{floor['max_eval_speedup']:.1f}x faster than the unoptimised path here (measured: "
+            f"{results['eval_speedup_exact']:.1f}x). Only fewer tokens or lower precision go further: that is "
+            f"the fast path ({results['eval_speedup_fast']:.1f}x).",
+        ]
     lines += ["", "| target | measured | met |", "| --- | ---: | --- |"]
     for name, check in results["targets"].items():
         lines.append(f"| {name} | {check['value']:.3g} | {'yes' if check['met'] else 'no'} |")
