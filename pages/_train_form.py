@@ -29,7 +29,7 @@ def render_presets() -> None:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     with left:
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY,
-                     help="cpu-quick: minutes on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
+                     help="cpu-quick: about a minute on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
                           "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs).")
     with right:
         st.button("Load preset", on_click=_apply_preset, key="train_load_preset", width="stretch")

@@ -108,7 +108,7 @@ st.subheader("Settings")
 active = registry.active() if registry else None
 if chosen.dataset is None or chosen.backbone is None:
     st.info("Choose a dataset and a backbone in the sidebar first; then start a run here. "
-            "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes minutes on a CPU.")
+            "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes about a minute on a CPU.")
 else:
     render_presets()
     config = shared.working_config()

@@ -184,7 +184,7 @@ class RunConfig:
 
 
 def _preset_cpu_quick() -> RunConfig:
-    # Measured to finish within 5 minutes end to end on a shared 2-core CPU (benchmarks/cpu_quick.md):
+    # Measured at 35 s end to end on a quiet 2-core CPU, 159 s under heavy load (benchmarks/cpu_quick.md):
     # SmolLM2-135M cut to 2 layers, 96 -> 24 steps, a seeded sample of 160 training windows (20 steps
     # an epoch) and 64 validation/test windows, the compact prompt (a third of the reference prompt's
     # number tokens), and no per-epoch test (the final test on the best weights still runs).

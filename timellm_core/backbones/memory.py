@@ -17,12 +17,13 @@ What is counted (and what is not):
   log-sum-exp), ``L`` (the padding mask) and, with eager attention, ``H*L`` (probabilities); norm
   inputs are float32 even in bf16. Plus the reprogramming attention (softmax output, dropout mask
   and output: B*N*H*P*S) and the output head's input. On this project's exact path (``optimize``)
-  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``model/gated_mlp.py``) and the reprogramming keeps
-  only its one-byte dropout mask of that size plus Q, K and V (``model/prototype_attention.py``). These formulas were read off
+  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``model/gated_mlp.py``) and
+  the reprogramming keeps only its one-byte dropout mask of that size plus Q, K and V
+  (``model/prototype_attention.py``). These formulas were read off
   ``torch.autograd.graph.saved_tensors_hooks`` on the tiny backbones (test_backbones_memory.py
   checks them). Inference: one layer's working set (nothing is kept between layers).
 - **Not counted**: the CUDA context and allocator slack (about 0.3-0.5 GB on a GPU), transient
-  buffers of the backward pass (about one layer's activations), the optimiser's temporary copies,
+  buffers of the backward pass (about one layer's activations), the optimiser's temporary copies (none with the fused Adam the trainer uses),
   data loading. Leave ~10% headroom above ``total_bytes``.
 """
 
