@@ -23,8 +23,8 @@ What is counted (and what is not):
   ``torch.autograd.graph.saved_tensors_hooks`` on the tiny backbones (test_backbones_memory.py
   checks them). Inference: one layer's working set (nothing is kept between layers).
 - **Not counted**: the CUDA context and allocator slack (about 0.3-0.5 GB on a GPU), transient
-  buffers of the backward pass (about one layer's activations), the optimiser's temporary copies (none with the fused Adam the trainer uses),
-  data loading. Leave ~10% headroom above ``total_bytes``.
+  buffers of the backward pass (about one layer's activations), the optimiser's temporary copies
+  (none with the fused Adam the trainer uses), data loading. Leave ~10% headroom above ``total_bytes``.
 """
 
 from __future__ import annotations
