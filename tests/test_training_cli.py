@@ -155,3 +155,24 @@ def test_evaluate_and_runs_list(tmp_path, capsys):
     assert main(["runs", "list", "--runs_dir", str(tmp_path)]) == 0
     assert run.run_id[:40] in capsys.readouterr().out
     assert main(["evaluate", "--run", "../elsewhere", "--runs_dir", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("load_in_4bit", [False, True])
+def test_fast_mode_trains_end_to_end_in_float32_and_in_4bit(tmp_path, monkeypatch, capsys, load_in_4bit):
+    """--fast through the trainer: bf16 weight copies for a float32 backbone, plain autocast for NF4."""
+    from timellm_core.backbones import save_tiny_backbone
+
+    folder = save_tiny_backbone("tiny-qwen2", tmp_path / "Qwen2-tiny")
+    hidden = json.loads((folder / "config.json").read_text())["hidden_size"]
+    monkeypatch.chdir(tmp_path)
+    command = _replace(SEED_COMMAND, llm_model_path=folder, llm_dim=hidden, seq_len=32, pred_len=8, llm_layers=2,
+                       train_epochs=1, data=dataset_name())
+    if not load_in_4bit:
+        command = command.replace(" --load_in_4bit", "")
+    command += f" --max_train_windows 8 --max_eval_windows 8 --fast --runs_dir {tmp_path / 'runs'}"
+    assert main(["train", *shlex.split(command)]) == 0
+    run_dir = next((tmp_path / "runs").iterdir())
+    info = load_run(run_dir)
+    assert info.status == "finished" and info.config.model.fast
+    assert info.config.backbone.load_in_4bit is load_in_4bit
+    assert all(event["loss"] == event["loss"] for event in info.step_events())  # no NaN
