@@ -39,11 +39,13 @@ def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
     at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
     _fill_form(at)
     at.checkbox(key="train_form_test_each_epoch").check()
+    assert at.checkbox(key="train_form_fast").value is False  # exact by default
     at.button(key=START).click().run()
     assert_clean(at)
     run_id = at.session_state["train_my_job"]
     job = default_registry().get(run_id)
     assert job is not None and job.config.model.seq_len == 32 and job.config.backbone.llm_layers == 1
+    assert not job.config.model.fast
     _wait_for(job)
     assert job.status == "finished", job.error
     at.run()
@@ -92,3 +94,15 @@ def test_history_overlays_runs_such_as_the_llm_ablation(app_env):
     overlay = next(s for s in plotly_specs(at) if "by run" in s["layout"]["title"]["text"])
     assert len(overlay["data"]) == 2 and all(len(trace["y"]) == 2 for trace in overlay["data"])
     assert {frozen, ablation} == {trace["name"].split(" · ")[0] for trace in overlay["data"]}
+
+
+def test_fast_mode_from_the_form_reaches_the_run(app_env):
+    at = open_page(start_app(dataset="ETTh1", backbone="tiny-llama"), "train")
+    _fill_form(at, epochs=1)
+    at.checkbox(key="train_form_fast").check()
+    at.button(key=START).click().run()
+    assert_clean(at)
+    job = default_registry().get(at.session_state["train_my_job"])
+    assert job is not None and job.config.model.fast
+    _wait_for(job)
+    assert job.status == "finished", job.error
