@@ -233,3 +233,13 @@ def test_exact_training_forward_keeps_neither_the_mlp_intermediates_nor_the_prot
     assert maps == [torch.bool]  # only the dropout keep-mask: the float map is recomputed blockwise
     forecast.square().mean().backward()
     assert all(p.grad is not None for p in model.trainable_parameters())
+
+
+@pytest.mark.parametrize("backbone_name", ["tiny-gpt2", "tiny-bert", "tiny-qwen2"])
+def test_fast_mode_runs_every_family_on_bf16_copies(backbone_name):
+    fast = TimeLLM(config(fast=True), tiny(backbone_name), description="d").train()
+    forecast = fast(windows())
+    assert forecast.dtype == torch.float32 and torch.isfinite(forecast).all()
+    forecast.square().mean().backward()
+    assert fast.reprogramming.query_projection.weight.grad.abs().sum() > 0
+    assert fast.llm_runner._lowered is not None
