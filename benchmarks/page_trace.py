@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,18 +24,9 @@ from timellm_core.backbones import load_backbone  # noqa: E402
 from timellm_core.config import BackboneConfig, DataConfig, TimeLLMConfig  # noqa: E402
 from timellm_core.data import prepare_data  # noqa: E402
 from timellm_core.model import TimeLLM  # noqa: E402
+from timellm_core.model.benchmark import time_traced_forward  # noqa: E402
 
 REPEATS = 5
-
-
-def time_trace(model: TimeLLM, x: torch.Tensor) -> dict:
-    times = []
-    with torch.no_grad():
-        for _ in range(1 + REPEATS):
-            start = time.perf_counter()
-            model(x, trace=True)
-            times.append(time.perf_counter() - start)
-    return {"first_s": times[0], "median_s": statistics.median(times[1:])}
 
 
 def main() -> int:
@@ -50,7 +39,7 @@ def main() -> int:
         torch.manual_seed(0)
         model = TimeLLM(TimeLLMConfig(seq_len=512, pred_len=96, d_model=32, d_ff=32, optimize=optimize),
                         backbone, description=data.description).eval()
-        results[path] = time_trace(model, x)
+        results[path] = time_traced_forward(model, x, REPEATS)
     results["load_average_1m_after"] = os.getloadavg()[0]
     results["speedup"] = results["unoptimized"]["median_s"] / results["exact"]["median_s"]
     exact, slow = results["exact"], results["unoptimized"]

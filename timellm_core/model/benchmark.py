@@ -248,13 +248,18 @@ def measure_trace_forward(settings: BenchSettings, backbone_name: str | None = N
     torch.manual_seed(settings.seed)
     model = TimeLLM(model_config(settings, "exact"), backbone).eval()
     x, _ = bench_batch(settings, batch_size=1)
+    return {"backbone": label, "shape": list(x.shape), **time_traced_forward(model, x, repeats)}
+
+
+def time_traced_forward(model, x: torch.Tensor, repeats: int = 3) -> dict[str, float]:
+    """``model(x, trace=True)`` without autograd: the first call's seconds and the median of ``repeats`` more."""
     times = []
     with torch.no_grad():
         for _ in range(1 + repeats):
             start = time.perf_counter()
             model(x, trace=True)
             times.append(time.perf_counter() - start)
-    return {"backbone": label, "shape": list(x.shape), "first_s": times[0], "median_s": statistics.median(times[1:])}
+    return {"first_s": times[0], "median_s": statistics.median(times[1:])}
 
 
 def matmul_rate_gflops(rows: int, repeats: int = 5) -> float:
