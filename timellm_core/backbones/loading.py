@@ -7,6 +7,7 @@ touches the network (``local_files_only=True`` everywhere); downloads happen onl
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,17 @@ from timellm_core.backbones.families import (
 from timellm_core.backbones.quantization import (
     CONTINUE_WITHOUT_4BIT, compute_dtype_for, count_quantized_linear, disable_cpu_packing, nf4_config,
     storage_bytes, unquantized_projections)
-from timellm_core.backbones.fetch import CONVERTED_MARKER
+from timellm_core.backbones.conversion import CONVERTED_MARKER, repair_converted_folder
+from timellm_core.backbones.gguf_weights import gguf_model_config, read_gguf_weights
 from timellm_core.backbones.hf_quiet import quiet_transformers
+from timellm_core.backbones.load_report import check_load_report
 from timellm_core.backbones.tiny import build_tiny_model, save_tiny_backbone, tiny_tokenizer
 from timellm_core.config import BackboneConfig
 from timellm_core.errors import BackboneError
 from timellm_core.safety import check_weight_file, pickle_weight_files
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+logger = logging.getLogger(__name__)
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
 
@@ -105,41 +109,67 @@ def _require_safetensors(source: WeightsSource) -> None:
 
 def _from_pretrained(spec: BackboneSpec, source: WeightsSource, config: BackboneConfig, device: torch.device,
                      dtype: torch.dtype, attn_implementation: str) -> torch.nn.Module:
-    """from_pretrained with the config truncated first, so unused layers are never allocated."""
+    """from_pretrained with the config truncated first, so unused layers are never allocated.
+
+    Every weight of the truncated model must come from the checkpoint (``check_load_report``).
+    A GGUF file is first de-quantised, kept layers only, into a temporary folder, so 4-bit and the
+    load report work for it as for any folder.
+    """
     from transformers import AutoConfig, AutoModel
 
-    common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(config.trust_remote_code)}
     if source.gguf_file:
-        common["gguf_file"] = source.gguf_file
+        with tempfile.TemporaryDirectory(prefix="timellm-gguf-") as folder:
+            kept = _kept_layers_folder(Path(source.folder) / source.gguf_file, int(config.llm_layers),
+                                       config.llm_dim, spec.name, Path(folder))
+            return _from_pretrained(spec, WeightsSource(kept, None, source.label), config, device, dtype,
+                                    attn_implementation)
+    common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": bool(config.trust_remote_code)}
     try:
         hf_config = AutoConfig.from_pretrained(str(source.folder), **common)
     except (OSError, ValueError) as error:
         raise BackboneError(f"Cannot read the model config of {source.label}: {error}") from None
     _check_llm_dim(config.llm_dim, hf_config.hidden_size, spec.name)
     hf_config = truncated_config(hf_config, int(config.llm_layers), spec.name)
-    kwargs: dict[str, Any] = {**common, "config": hf_config, "dtype": dtype,
-                              "attn_implementation": attn_implementation, **base_model_kwargs(spec.family)}
-    if not source.gguf_file:
-        # Weights come from safetensors only: a pickle file (pytorch_model.bin) can run code when loaded.
-        _require_safetensors(source)
-        kwargs["use_safetensors"] = True
+    # Weights come from safetensors only: a pickle file (pytorch_model.bin) can run code when loaded.
+    _require_safetensors(source)
+    kwargs: dict[str, Any] = {**common, "config": hf_config, "dtype": dtype, "use_safetensors": True,
+                              "attn_implementation": attn_implementation, "output_loading_info": True,
+                              # mismatches come back in the report (and raise there, naming the keys)
+                              "ignore_mismatched_sizes": True,
+                              **base_model_kwargs(spec.family)}
     if config.load_in_4bit:
         kwargs["quantization_config"] = nf4_config(device)
         kwargs["device_map"] = {"": device}
     model_class = AutoModel if config.trust_remote_code else base_model_class(spec.family)
     try:
         with quiet_transformers():
-            model = model_class.from_pretrained(str(source.folder), **kwargs)
+            model, report = model_class.from_pretrained(str(source.folder), **kwargs)
     except BackboneError:
         raise
     except (OSError, ValueError, RuntimeError, ImportError, SafetensorError) as error:
         hint = f" If 4-bit is the problem: {CONTINUE_WITHOUT_4BIT}" if config.load_in_4bit else ""
         raise BackboneError(f"Loading {source.label} failed: {error}.{hint}") from None
+    check_load_report(report, source.label, int(config.llm_layers))
     if config.load_in_4bit:
         disable_cpu_packing(model)  # a no-op on CUDA; see its docstring for the CPU failure it prevents
     else:
         model = model.to(device)
     return model
+
+
+def _kept_layers_folder(gguf_path: Path, llm_layers: int, llm_dim: int | None, name: str, folder: Path) -> Path:
+    """Write config.json + the kept layers' de-quantised weights of a GGUF file into ``folder``."""
+    from safetensors.torch import save_file
+
+    hf_config = gguf_model_config(gguf_path)
+    _check_llm_dim(llm_dim, hf_config.hidden_size, name)
+    weights = read_gguf_weights(gguf_path, hf_config, keep_layers=truncated_config(
+        hf_config, llm_layers, name).num_hidden_layers)
+    if hasattr(hf_config, "quantization_config"):
+        del hf_config.quantization_config
+    hf_config.save_pretrained(folder)
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
 
 
 def _load_tokenizer(source: WeightsSource, config: BackboneConfig) -> Any:
@@ -216,6 +246,7 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
     torch_dtype = _resolve_dtype(dtype, device, config.load_in_4bit)
 
     source: WeightsSource | None = None
+    repaired: str | None = None  # a message when an older conversion was repaired on the way
     if spec.tiny:
         tokenizer = tiny_tokenizer(spec.name)
         if config.load_in_4bit:
@@ -231,6 +262,9 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
             model = model.to(device=device, dtype=torch_dtype)
     else:
         source = weights_source(spec)
+        repaired = None if source.gguf_file else repair_converted_folder(Path(source.folder))
+        if repaired:
+            logger.warning(repaired)
         model = _from_pretrained(spec, source, config, device, torch_dtype, attn_implementation)
         tokenizer = _load_tokenizer(source, config)
     _ensure_pad_token(tokenizer)
@@ -249,4 +283,4 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
         vocab_size=int(model.get_input_embeddings().weight.shape[0]),
         causal=family_info(spec.family).causal, load_in_4bit=bool(config.load_in_4bit),
         quantized_linear_layers=quantized, memory_bytes=storage_bytes(model),
-        notes=_notes(spec, model, config, quantized, source))
+        notes=([repaired] if repaired else []) + _notes(spec, model, config, quantized, source))
