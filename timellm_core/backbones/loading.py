@@ -185,14 +185,33 @@ def _load_tokenizer(source: WeightsSource, config: BackboneConfig) -> Any:
         raise BackboneError(f"Cannot load the tokenizer of {source.label}: {error}") from None
 
 
-def _ensure_pad_token(tokenizer: Any) -> None:
-    if tokenizer.pad_token is None:
-        if tokenizer.eos_token is not None:
-            tokenizer.pad_token = tokenizer.eos_token
-        elif tokenizer.unk_token is not None:
-            tokenizer.pad_token = tokenizer.unk_token
-        else:
-            raise BackboneError("The tokenizer has no pad, end-of-sequence or unknown token to pad prompts with.")
+def _ensure_pad_token(tokenizer: Any, embedding_rows: int, label: str) -> str | None:
+    """Give the tokenizer a pad token whose id has a row in the embedding table.
+
+    Padded positions are masked, so any in-range token pads; an id past the table (a tokenizer with
+    more tokens than the model's ``vocab_size``) would fail at the first step with an IndexError.
+    Returns a note when the pad token had to be replaced.
+    """
+    def in_range(token: str | None) -> bool:
+        return token is not None and 0 <= int(tokenizer.convert_tokens_to_ids(token)) < embedding_rows
+
+    if tokenizer.pad_token is not None and in_range(tokenizer.pad_token):
+        return None
+    previous = tokenizer.pad_token
+    for candidate in (tokenizer.eos_token, tokenizer.unk_token, tokenizer.bos_token):
+        if in_range(candidate):
+            tokenizer.pad_token = candidate
+            if previous is None:
+                return None
+            return (f"The tokenizer's pad token {previous!r} (id {tokenizer.convert_tokens_to_ids(previous)}) has no "
+                    f"row in the {embedding_rows}-row embedding table; prompts are padded with {candidate!r} "
+                    "instead (padded positions are masked).")
+    if previous is not None:
+        raise BackboneError(
+            f"The tokenizer of {label} pads with token id {tokenizer.convert_tokens_to_ids(previous)}, but the "
+            f"model's embedding table has {embedding_rows} rows (ids 0..{embedding_rows - 1}), and it has no "
+            "end-of-sequence, unknown or beginning token inside that range to pad with instead.")
+    raise BackboneError("The tokenizer has no pad, end-of-sequence or unknown token to pad prompts with.")
 
 
 def _truncate_built(model: torch.nn.Module, llm_layers: int, name: str) -> None:
@@ -267,7 +286,7 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
             logger.warning(repaired)
         model = _from_pretrained(spec, source, config, device, torch_dtype, attn_implementation)
         tokenizer = _load_tokenizer(source, config)
-    _ensure_pad_token(tokenizer)
+    pad_note = _ensure_pad_token(tokenizer, int(model.get_input_embeddings().weight.shape[0]), spec.name)
 
     model.eval()
     for parameter in model.parameters():
@@ -283,4 +302,4 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
         vocab_size=int(model.get_input_embeddings().weight.shape[0]),
         causal=family_info(spec.family).causal, load_in_4bit=bool(config.load_in_4bit),
         quantized_linear_layers=quantized, memory_bytes=storage_bytes(model),
-        notes=([repaired] if repaired else []) + _notes(spec, model, config, quantized, source))
+        notes=[note for note in (repaired, pad_note) if note] + _notes(spec, model, config, quantized, source))
