@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from timellm_core.config import LLM_MODES, PROMPT_STYLES, RunConfig, preset
+from timellm_core.config import LLM_MODES, PRESETS, PROMPT_STYLES, RunConfig, preset
 from timellm_core.errors import ConfigError
 
 _UNUSED = "accepted for compatibility, unused"
@@ -107,7 +107,7 @@ def add_reference_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_extra_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("this implementation's flags")
-    group.add_argument("--preset", help="start from a preset (cpu-quick, paper-etth1-96, m4-hourly); flags override it")
+    group.add_argument("--preset", help=f"start from a preset ({', '.join(PRESETS)}); flags override it")
     group.add_argument("--runs_dir", help="where run folders go (default: runs/ or $TIMELLM_RUNS)")
     group.add_argument("--max_train_windows", type=int, help="train on a seeded random sample of this many windows")
     group.add_argument("--max_eval_windows", type=int,

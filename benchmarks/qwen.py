@@ -1,0 +1,191 @@
+"""Real Qwen 2.5 on this machine: load, weights, one training step, peak memory; planner alongside.
+
+    .venv/bin/python benchmarks/qwen.py [--models qwen2.5-0.5b qwen2.5-1.5b] [--layers 6] [--batch 8]
+
+Each (model, precision) runs in a fresh process: load seconds, weight bytes as stored, Linear4bit
+layers, trainable parameters, the bytes autograd saves for the backward pass, seconds of a training
+step (forward, MSE, backward, Adam; the second step, the first allocates) and peak RSS, at the
+seed's settings (7 channels, T 512, pred 96, d_model 32, d_ff 32, 8 heads, 1000 prototypes,
+reference prompt). The memory planner's figures for the same settings stand next to each.
+Also: load seconds and peak RSS when keeping 2, 6 and all layers of the 0.5B (fp32), and the
+planner's Qwen 2.5 3B plan for a 6 GB GPU. Writes benchmarks/qwen.md and qwen.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+GIB = 2**30
+
+
+def measure(name: str, layers: int, four_bit: bool, batch: int, step: bool) -> dict:
+    """One process: load, then (when ``step``) two training steps at the seed's settings."""
+    import resource
+
+    import torch
+
+    from timellm_core.backbones import load_backbone
+    from timellm_core.backbones.memory import plan_memory
+    from timellm_core.backbones.quantization import count_quantized_linear
+    from timellm_core.config import BackboneConfig, TimeLLMConfig
+    from timellm_core.model import TimeLLM
+    from timellm_core.training.optimizer import make_adam
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    backbone = load_backbone(BackboneConfig(name=name, llm_layers=layers, load_in_4bit=four_bit), device="cpu")
+    result = {"model": name, "layers": layers, "precision": "nf4" if four_bit else "fp32", "batch": batch,
+              "load_s": time.perf_counter() - start, "weight_bytes": backbone.memory_bytes,
+              "linear4bit": count_quantized_linear(backbone.model),
+              "load_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    if not step:
+        return result
+    config = TimeLLMConfig(seq_len=512, pred_len=96, patch_len=16, stride=8, d_model=32, d_ff=32, n_heads=8,
+                           num_prototypes=1000)
+    model = TimeLLM(config, backbone, description="The Electricity Transformer Temperature dataset.").train()
+    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)
+    x = torch.randn(batch, 512, 7).cumsum(dim=1)
+    target = torch.randn(batch, 96, 7)
+
+    saved: dict[int, int] = {}
+    frozen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *backbone.model.parameters(),
+                                                        *backbone.model.buffers()]}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    times = []
+    for index in range(2):
+        start = time.perf_counter()
+        with torch.autograd.graph.saved_tensors_hooks(pack if index == 0 else (lambda t: t), lambda t: t):
+            forecast, trace = model(x, trace=True) if index == 0 else (model(x), None)
+        loss = torch.nn.functional.mse_loss(forecast, target)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+        if trace is not None:
+            prompt_tokens = max(len(ids) for ids in trace.prompt_token_ids)
+    plan = plan_memory(backbone, layers, "4bit" if four_bit else "fp32", config, batch_size=batch, n_channels=7,
+                       prompt_tokens=prompt_tokens, compute_dtype_bytes=4)
+    trainable = sum(p.numel() for p in model.trainable_parameters())
+    result.update({
+        "trainable_params": trainable, "prompt_tokens": prompt_tokens, "step_s": times[1], "first_step_s": times[0],
+        "saved_for_backward_bytes": sum(size for pointer, size in saved.items() if pointer not in frozen),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "plan": {"frozen_weight_bytes": plan.frozen_weight_bytes, "trainable_bytes": plan.trainable_bytes,
+                 "activation_bytes": plan.activation_bytes, "total_bytes": plan.total_bytes},
+        "loss_finite": bool(torch.isfinite(loss)),
+    })
+    return result
+
+
+def in_fresh_process(*args: str) -> dict:
+    completed = subprocess.run([sys.executable, __file__, "--measure", *args], capture_output=True, text=True)
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed",
+                "args": list(args)}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _g(value: float) -> str:
+    return f"{value / GIB:.2f}"
+
+
+def render(results: list[dict], loads: list[dict], qwen3b: str, batch: int) -> str:
+    import os
+
+    import torch
+
+    lines = ["# Real Qwen 2.5 on a CPU: load, memory and one training step", "",
+             f"Machine: {cpu_name()}, {os.cpu_count()} logical cores, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; load average before/after in `qwen.json`. "
+             "Each row is a fresh process. Reproduce: `.venv/bin/python benchmarks/qwen.py`.", "",
+             f"Seed's settings: batch {batch} x 7 channels, T 512, pred 96, patch 16 / stride 8 (64 patches), "
+             "d_model 32, d_ff 32, 8 heads, 1000 prototypes, the reference prompt; Adam. Step = forward, MSE, "
+             "backward, Adam step (the second step of the process). Planner = "
+             "`timellm_core.backbones.memory.plan_memory` for the same settings and prompt length.", "",
+             "| model | layers | weights | load (s) | weight bytes (GiB) | planner | Linear4bit | trainable params "
+             "| saved for backward (GiB) | planner | step (s) | peak RSS (GiB) | planner total |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in results:
+        if "error" in row:
+            lines.append(f"| {' '.join(row['args'])} | | | | | | | | | | | failed: {row['error']} | |")
+            continue
+        plan = row["plan"]
+        lines.append(
+            f"| {row['model']} | {row['layers']} | {row['precision']} | {row['load_s']:.1f} | {_g(row['weight_bytes'])} "
+            f"| {_g(plan['frozen_weight_bytes'])} | {row['linear4bit']} | {row['trainable_params'] / 1e6:.1f} M "
+            f"| {_g(row['saved_for_backward_bytes'])} | {_g(plan['activation_bytes'])} | {row['step_s']:.1f} "
+            f"| {_g(row['peak_rss_bytes'])} | {_g(plan['total_bytes'])} |")
+    lines += ["", "## Loading K of N layers (qwen2.5-0.5b, fp32, from its converted folder)", "",
+              "| layers kept | load (s) | weight bytes (GiB) | peak RSS after load (GiB) |",
+              "| ---: | ---: | ---: | ---: |"]
+    for row in loads:
+        if "error" in row:
+            lines.append(f"| {' '.join(row['args'])} | failed: {row['error']} | | |")
+            continue
+        lines.append(f"| {row['layers']} | {row['load_s']:.1f} | {_g(row['weight_bytes'])} "
+                     f"| {_g(row['load_peak_rss_bytes'])} |")
+    lines += ["", "## The planner's Qwen 2.5 3B plans for a 6 GB GPU", "", qwen3b, ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b", "qwen2.5-1.5b"])
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--measure", nargs=5, metavar=("NAME", "LAYERS", "FOURBIT", "BATCH", "STEP"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        name, layers, four_bit, batch, step = args.measure
+        print(json.dumps(measure(name, int(layers), four_bit == "1", int(batch), step == "1")))
+        return 0
+
+    import os
+
+    from timellm_core.backbones.memory import plans_markdown, qwen_seed_table
+
+    load_before = os.getloadavg()
+    results = []
+    for name in args.models:
+        for four_bit in ("0", "1"):
+            print(f"{name} {'nf4' if four_bit == '1' else 'fp32'} ...", flush=True)
+            results.append(in_fresh_process(name, str(args.layers), four_bit, str(args.batch), "1"))
+    loads = []
+    for layers in (2, 6, 24):
+        print(f"qwen2.5-0.5b load, {layers} layers ...", flush=True)
+        loads.append(in_fresh_process("qwen2.5-0.5b", str(layers), "0", "1", "0"))
+    report = render(results, loads, plans_markdown(qwen_seed_table()), args.batch)
+    (HERE / "qwen.json").write_text(json.dumps({"results": results, "loads": loads, "load_average_before": load_before,
+                                                "load_average_after": os.getloadavg()}, indent=2) + "\n")
+    (HERE / "qwen.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
