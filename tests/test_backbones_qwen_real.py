@@ -66,3 +66,18 @@ def test_exact_path_equals_the_unoptimised_path_with_qwens_tokenizer():
     # The cached path tokenises prefix and statistics apart; the ids equal the whole prompt's.
     assert trace.llm_path == "cached" and reference_trace.llm_path == "reference"
     assert trace.prompt_token_ids == reference_trace.prompt_token_ids
+
+
+@pytest.mark.slow
+def test_the_seed_command_line_names_the_right_llm_dim_for_real_qwen(tmp_path, capsys):
+    from timellm_core.backbones import resolve_backbone_spec
+    from timellm_core.backbones.catalogue import local_path
+    from timellm_core.cli import main
+
+    _require(QWEN)
+    folder = local_path(resolve_backbone_spec(QWEN))
+    command = ["train", "--llm_model", "QWEN", "--llm_model_path", str(folder), "--llm_dim", "2048",
+               "--load_in_4bit", "--llm_layers", "6", "--seq_len", "32", "--pred_len", "8",
+               "--runs_dir", str(tmp_path)]
+    assert main(command) == 2
+    assert "whose hidden size is 896. Use llm_dim=896" in capsys.readouterr().err
