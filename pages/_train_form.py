@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from pages import _shared as shared
+from timellm_core.backbones import CATALOGUE, is_available
 from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
 
 PREFIX = "train_form_"
@@ -23,6 +24,9 @@ def _apply_preset() -> None:
     config = preset(st.session_state[PRESET_KEY])
     shared.set_working_config(config)
     _forget_form_values()
+    spec = CATALOGUE.get(config.backbone.name)
+    if spec is not None and is_available(spec):  # the preset's backbone when it is here (qwen-cpu: Qwen)
+        st.session_state[shared.BACKBONE] = spec.name
 
 
 def render_presets() -> None:
@@ -30,10 +34,13 @@ def render_presets() -> None:
     with left:
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY,
                      help="cpu-quick: about a minute on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
+                          "qwen-cpu: real Qwen 2.5 0.5B in 4-bit NF4 on ETTh1's target, a few minutes on a CPU "
+                          "(fetch qwen2.5-0.5b on the Backbone page first). "
                           "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs).")
     with right:
         st.button("Load preset", on_click=_apply_preset, key="train_load_preset", width="stretch")
-    st.caption("A preset fills the settings below; the dataset and backbone stay the sidebar's choice.")
+    st.caption("A preset fills the settings below and selects its backbone when that is on this machine; "
+               "the dataset stays the sidebar's choice.")
 
 
 def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | None, m4: bool,

@@ -106,3 +106,26 @@ def test_fast_mode_from_the_form_reaches_the_run(app_env):
     assert job is not None and job.config.model.fast
     _wait_for(job)
     assert job.status == "finished", job.error
+
+
+def test_loading_a_preset_selects_its_backbone_when_it_is_here(app_env, monkeypatch, tmp_path):
+    from timellm_core.backbones import save_tiny_backbone
+
+    models = tmp_path / "models"
+    save_tiny_backbone("tiny-qwen2", models / "Qwen2.5-Coder-0.5B-Instruct")  # stands in for the real folder
+    monkeypatch.setenv("TIMELLM_BASE_MODELS", str(models))
+    at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
+    at.selectbox(key="train_preset").set_value("qwen-cpu")
+    at.button(key="train_load_preset").click().run()
+    assert_clean(at)
+    from pages import _shared as shared
+
+    assert at.session_state[shared.BACKBONE] == "qwen2.5-0.5b"
+    working = at.session_state[shared.WORKING_CONFIG]
+    assert working.backbone.load_in_4bit and working.backbone.llm_layers == 2 and working.data.features == "S"
+    assert at.number_input(key="train_form_llm_layers").value == 2
+
+    # A preset whose backbone is not here (LLaMA-7B) leaves the sidebar's choice alone.
+    at.selectbox(key="train_preset").set_value("paper-etth1-96")
+    at.button(key="train_load_preset").click().run()
+    assert at.session_state[shared.BACKBONE] == "qwen2.5-0.5b"
