@@ -1,11 +1,12 @@
-"""End-to-end measurement of the ``cpu-quick`` preset, written to benchmarks/cpu_quick.md (+ .json).
+"""End-to-end measurement of a preset (``cpu-quick`` by default), written to benchmarks/cpu_quick.md (+ .json).
 
-Runs ``python -m timellm_core train --preset cpu-quick`` as a subprocess (so the wall time includes
-start-up, data, backbone loading, training, every evaluation and the final test), then scores the
-naive, seasonal-naive and DLinear baselines on the very same test windows, and records the machine's
-load, because on a shared 2-core CPU the load decides the wall time.
+Runs ``python -m timellm_core train --preset NAME`` as a subprocess (so the wall time includes
+start-up, data, backbone loading, training, every evaluation and the final test), evaluates the run
+again in a fresh process (``evaluate --run``: a reloaded run must give the trained test MSE), then
+scores the naive, seasonal-naive and DLinear baselines on the very same test windows, and records
+the machine's load, because on a shared 2-core CPU the load decides the wall time.
 
-    .venv/bin/python benchmarks/cpu_quick.py [--runs_dir DIR] [--output benchmarks/cpu_quick.md] [--exact_only]
+    .venv/bin/python benchmarks/cpu_quick.py [--preset NAME] [--runs_dir DIR] [--output FILE] [--exact_only]
 
 Unless ``--exact_only``, it then trains the same preset with ``--no_optimize`` and with ``--fast`` and
 records each path's training-step time and test MSE next to the default (exact) path's.
@@ -32,13 +33,9 @@ BUDGET_S = 300
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from timellm_core.model.benchmark import machine_facts
+
+    return machine_facts()["cpu"]
 
 
 def _load() -> list[float]:
@@ -49,22 +46,34 @@ def _load() -> list[float]:
 PATH_FLAGS = {"exact": [], "unoptimized": ["--no_optimize"], "fast": ["--fast"]}
 
 
-def run_preset(runs_dir: Path, flags: list[str] | None = None) -> tuple[Path, float, list[float], list[float]]:
+def run_preset(runs_dir: Path, flags: list[str] | None = None,
+               preset: str = "cpu-quick") -> tuple[Path, float, list[float], list[float]]:
     """Train the preset through the CLI; (run folder, wall seconds, load before, load after)."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     before = _load()
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "timellm_core", "train", "--preset", "cpu-quick", "--runs_dir", str(runs_dir),
+        [sys.executable, "-m", "timellm_core", "train", "--preset", preset, "--runs_dir", str(runs_dir),
          *(flags or [])],
         cwd=PROJECT_ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = _load()
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout + completed.stderr)
-        raise SystemExit(f"cpu-quick failed with exit status {completed.returncode}")
+        raise SystemExit(f"{preset} failed with exit status {completed.returncode}")
     runs = sorted(runs_dir.iterdir(), key=lambda path: path.stat().st_mtime)
     return runs[-1], wall, before, after
+
+
+def evaluate_in_fresh_process(run_dir: Path) -> float:
+    """The run's test MSE as `evaluate --run` computes it in a new process (weights and backbone reloaded)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "timellm_core", "evaluate", "--run", str(run_dir), "--json", "--no_baselines"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr)
+        raise SystemExit(f"evaluate failed with exit status {completed.returncode}")
+    return float(json.loads(completed.stdout)["model"]["test_mse"])
 
 
 def summarise(run_dir: Path) -> dict:
@@ -118,12 +127,14 @@ def _phases(events: list[dict]) -> dict:
 
 def write_report(result: dict, output: Path) -> None:
     metrics = result["test_metrics"]
+    reproduce_flags = (f"--preset {result['preset']} --output benchmarks/{output.name}"
+                       + ("" if result.get("paths") else " --exact_only"))
     config = result["config"]
     model, training, backbone = config["model"], config["training"], config["backbone"]
     lines = [
-        "# cpu-quick, measured end to end",
+        f"# {result['preset']}, measured end to end",
         "",
-        f"Command: `python -m timellm_core train --preset cpu-quick` (wall time measured around the whole "
+        f"Command: `python -m timellm_core train --preset {result['preset']}` (wall time measured around the whole "
         f"process: start-up, data, backbone load, training, validation every epoch, final test).",
         "",
         f"- Machine: {result['cpu']} ({result['cpus']} CPUs visible), Python {result['python']}, "
@@ -152,7 +163,7 @@ def write_report(result: dict, output: Path) -> None:
         "",
         "| forecaster | MSE | MAE |",
         "| --- | --- | --- |",
-        f"| Time-LLM (cpu-quick, best epoch {metrics.get('best_epoch')}) | {metrics['test_mse']:.4f} "
+        f"| Time-LLM ({result['preset']}, best epoch {metrics.get('best_epoch')}) | {metrics['test_mse']:.4f} "
         f"({metrics['test_mse_original']:.3f}) | {metrics['test_mae']:.4f} ({metrics['test_mae_original']:.3f}) |",
     ]
     labels = {"naive": "naive (last value)", "seasonal_naive": "seasonal naive (period 24)",
@@ -165,10 +176,16 @@ def write_report(result: dict, output: Path) -> None:
         f"| DLinear (all {result['windows']['train']} train windows) | {full['mse']:.4f} "
         f"({full['mse_original']:.3f}) | {full['mae']:.4f} ({full['mae_original']:.3f}) |",
         "",
+        f"The run reloaded in a fresh process (`python -m timellm_core evaluate --run RUN`: weights and "
+        f"backbone loaded again) gives test MSE {result['reloaded_test_mse']:.6f}, the trained run "
+        f"{metrics['test_mse']:.6f} (relative difference "
+        f"{abs(result['reloaded_test_mse'] - metrics['test_mse']) / metrics['test_mse']:.1e}).",
+        "",
         "A few minutes of CPU training on a random sample of windows is a demonstration that the pipeline "
         "learns, not a reproduction of the paper's table (T=512, LLaMA-7B, full data, many epochs).",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/cpu_quick.py` (writes this file and cpu_quick.json).",
+        f"Reproduce: `.venv/bin/python benchmarks/cpu_quick.py {reproduce_flags}` "
+        f"(writes this file and {output.with_suffix('.json').name}).",
         "",
     ]
     paths = result.get("paths")
@@ -201,6 +218,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs_dir", help="where the run folder goes (default: a temporary folder)")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "benchmarks" / "cpu_quick.md"))
+    parser.add_argument("--preset", default="cpu-quick", help="the preset to time (default cpu-quick)")
     parser.add_argument("--exact_only", action="store_true",
                         help="train the default path only (skip the unoptimised and fast runs, ~10 minutes)")
     args = parser.parse_args()
@@ -209,16 +227,16 @@ def main() -> None:
     from timellm_core.training.runs import load_run
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="cpu-quick-"))
-    run_dir, wall, before, after = run_preset(runs_dir / "exact")
+    run_dir, wall, before, after = run_preset(runs_dir / "exact", preset=args.preset)
     result = summarise(run_dir)
-    result.update(wall_s=wall, load_before=before, load_after=after, cpu=_cpu_name(), cpus=os.cpu_count(),
+    result.update(preset=args.preset, reloaded_test_mse=evaluate_in_fresh_process(run_dir), wall_s=wall, load_before=before, load_after=after, cpu=_cpu_name(), cpus=os.cpu_count(),
                   python=platform.python_version(), torch=torch.__version__,
                   date=time.strftime("%Y-%m-%d %H:%M"))
     if not args.exact_only:
         result["paths"] = {"exact": {"wall_s": wall, "training_steps_s": result["phase_seconds"]["training_steps"],
                                      "test_mse": result["test_metrics"]["test_mse"]}}
         for name in ("unoptimized", "fast"):
-            other_dir, other_wall, _, _ = run_preset(runs_dir / name, PATH_FLAGS[name])
+            other_dir, other_wall, _, _ = run_preset(runs_dir / name, PATH_FLAGS[name], preset=args.preset)
             info = load_run(other_dir)
             result["paths"][name] = {"wall_s": other_wall, "training_steps_s": _phases(info.events)["training_steps"],
                                      "test_mse": info.test_metrics["test_mse"]}

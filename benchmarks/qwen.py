@@ -4,7 +4,7 @@
 
 Each (model, precision) runs in a fresh process: load seconds, weight bytes as stored, Linear4bit
 layers, trainable parameters, the bytes autograd saves for the backward pass, seconds of a training
-step (forward, MSE, backward, Adam; the second step, the first allocates) and peak RSS, at the
+step (forward, MSE, backward, Adam; the last of ``--steps``) and peak RSS, at the
 seed's settings (7 channels, T 512, pred 96, d_model 32, d_ff 32, 8 heads, 1000 prototypes,
 reference prompt). The memory planner's figures for the same settings stand next to each.
 Also: load seconds and peak RSS when keeping 2, 6 and all layers of the 0.5B (fp32), and the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -27,8 +26,8 @@ sys.path.insert(0, str(HERE.parent))
 GIB = 2**30
 
 
-def measure(name: str, layers: int, four_bit: bool, batch: int, step: bool) -> dict:
-    """One process: load, then (when ``step``) two training steps at the seed's settings."""
+def measure(name: str, layers: int, four_bit: bool, batch: int, steps: int) -> dict:
+    """One process: load, then ``steps`` training steps at the seed's settings (none: load only)."""
     import resource
 
     import torch
@@ -47,7 +46,7 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, step: bool) -> d
               "load_s": time.perf_counter() - start, "weight_bytes": backbone.memory_bytes,
               "linear4bit": count_quantized_linear(backbone.model),
               "load_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-    if not step:
+    if steps == 0:
         return result
     config = TimeLLMConfig(seq_len=512, pred_len=96, patch_len=16, stride=8, d_model=32, d_ff=32, n_heads=8,
                            num_prototypes=1000)
@@ -65,23 +64,25 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, step: bool) -> d
         saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
+    # The prompt length the planner needs, from one traced forward without autograd.
+    with torch.no_grad():
+        _, trace = model(x[:1], trace=True)
+    prompt_tokens = max(len(ids) for ids in trace.prompt_token_ids)
     times = []
-    for index in range(2):
+    for index in range(steps):
         start = time.perf_counter()
         with torch.autograd.graph.saved_tensors_hooks(pack if index == 0 else (lambda t: t), lambda t: t):
-            forecast, trace = model(x, trace=True) if index == 0 else (model(x), None)
+            forecast = model(x)
         loss = torch.nn.functional.mse_loss(forecast, target)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
-        if trace is not None:
-            prompt_tokens = max(len(ids) for ids in trace.prompt_token_ids)
     plan = plan_memory(backbone, layers, "4bit" if four_bit else "fp32", config, batch_size=batch, n_channels=7,
                        prompt_tokens=prompt_tokens, compute_dtype_bytes=4)
     trainable = sum(p.numel() for p in model.trainable_parameters())
     result.update({
-        "trainable_params": trainable, "prompt_tokens": prompt_tokens, "step_s": times[1], "first_step_s": times[0],
+        "trainable_params": trainable, "prompt_tokens": prompt_tokens, "step_s": times[-1], "steps": steps,
         "saved_for_backward_bytes": sum(size for pointer, size in saved.items() if pointer not in frozen),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "plan": {"frozen_weight_bytes": plan.frozen_weight_bytes, "trainable_bytes": plan.trainable_bytes,
@@ -100,20 +101,16 @@ def in_fresh_process(*args: str) -> dict:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from timellm_core.model.benchmark import machine_facts
+
+    return machine_facts()["cpu"]
 
 
 def _g(value: float) -> str:
     return f"{value / GIB:.2f}"
 
 
-def render(results: list[dict], loads: list[dict], qwen3b: str, batch: int) -> str:
+def render(results: list[dict], loads: list[dict], qwen3b: str, batch: int, steps: int) -> str:
     import os
 
     import torch
@@ -124,7 +121,8 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, batch: int) -> s
              "Each row is a fresh process. Reproduce: `.venv/bin/python benchmarks/qwen.py`.", "",
              f"Seed's settings: batch {batch} x 7 channels, T 512, pred 96, patch 16 / stride 8 (64 patches), "
              "d_model 32, d_ff 32, 8 heads, 1000 prototypes, the reference prompt; Adam. Step = forward, MSE, "
-             "backward, Adam step (the second step of the process). Planner = "
+             f"backward, Adam step (step {steps} of the process{', so it includes first-use allocation' if steps == 1 else ''}). "
+             "Saved for backward = distinct tensors autograd keeps in the first step. Planner = "
              "`timellm_core.backbones.memory.plan_memory` for the same settings and prompt length.", "",
              "| model | layers | weights | load (s) | weight bytes (GiB) | planner | Linear4bit | trainable params "
              "| saved for backward (GiB) | planner | step (s) | peak RSS (GiB) | planner total |",
@@ -157,12 +155,13 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b", "qwen2.5-1.5b"])
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--measure", nargs=5, metavar=("NAME", "LAYERS", "FOURBIT", "BATCH", "STEP"),
+    parser.add_argument("--steps", type=int, default=1, help="training steps per process; the last is reported")
+    parser.add_argument("--measure", nargs=5, metavar=("NAME", "LAYERS", "FOURBIT", "BATCH", "STEPS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        name, layers, four_bit, batch, step = args.measure
-        print(json.dumps(measure(name, int(layers), four_bit == "1", int(batch), step == "1")))
+        name, layers, four_bit, batch, steps = args.measure
+        print(json.dumps(measure(name, int(layers), four_bit == "1", int(batch), int(steps))))
         return 0
 
     import os
@@ -174,12 +173,12 @@ def main() -> int:
     for name in args.models:
         for four_bit in ("0", "1"):
             print(f"{name} {'nf4' if four_bit == '1' else 'fp32'} ...", flush=True)
-            results.append(in_fresh_process(name, str(args.layers), four_bit, str(args.batch), "1"))
+            results.append(in_fresh_process(name, str(args.layers), four_bit, str(args.batch), str(args.steps)))
     loads = []
     for layers in (2, 6, 24):
         print(f"qwen2.5-0.5b load, {layers} layers ...", flush=True)
         loads.append(in_fresh_process("qwen2.5-0.5b", str(layers), "0", "1", "0"))
-    report = render(results, loads, plans_markdown(qwen_seed_table()), args.batch)
+    report = render(results, loads, plans_markdown(qwen_seed_table()), args.batch, args.steps)
     (HERE / "qwen.json").write_text(json.dumps({"results": results, "loads": loads, "load_average_before": load_before,
                                                 "load_average_after": os.getloadavg()}, indent=2) + "\n")
     (HERE / "qwen.md").write_text(report)
