@@ -62,7 +62,8 @@ def to_markdown(results: dict[str, Any]) -> str:
     ]
     for entry in results["trace_forward_one_window"]:
         lines.append(f"- {entry['backbone']}: first call {entry['first_s']:.2f} s (computes the prefix cache), "
-                     f"then {entry['median_s']:.2f} s (median)")
+                     f"then {entry['median_s']:.2f} s (median)"
+                     + (f"; re-measured {entry['remeasured']}" if entry.get("remeasured") else ""))
     exact, fast = results["exact"], results["fast"]
     prefix, per_series, patches = (exact["prompt_prefix_tokens"], exact["prompt_series_tokens_mean"],
                                    exact["patch_count"])
