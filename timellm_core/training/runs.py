@@ -7,7 +7,10 @@ Files:
 - ``metrics.jsonl``: one event a line, each line flushed and fsync'd as it is written, so a killed
   process leaves only complete lines (a torn last line is skipped by readers and trimmed on resume);
 - ``model.safetensors`` (best trainable weights), ``checkpoint.safetensors`` (last epoch, for resume);
-- ``test_metrics.json`` and ``predictions.npz`` once the final test on the best weights has run.
+- ``test_metrics.json`` and ``predictions.npz`` once the final test on the best weights has run;
+- ``train.log``: what a training child process printed (the app's runs; read when it dies without a word);
+- ``cancel.request``: present while someone has asked the run's trainer to stop (the app's Stop button);
+  the training process checks for it a few times a second.
 
 The runs folder is ``runs/`` under the project root, or ``$TIMELLM_RUNS``, or an explicit argument.
 """
@@ -37,6 +40,8 @@ MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 TEST_METRICS_FILE = "test_metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
+LOG_FILE = "train.log"
+CANCEL_FILE = "cancel.request"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, TEST_METRICS_FILE, PREDICTIONS_FILE)
 
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -250,6 +255,19 @@ class RunFolder:
 
     def events(self) -> list[Event]:
         return read_events(self.path / METRICS_FILE)
+
+    def request_cancel(self) -> None:
+        """Ask the process training this run to stop (it polls for the file): works from any process."""
+        try:
+            (self.path / CANCEL_FILE).touch()
+        except OSError as error:
+            raise RunError(f"Could not ask run {self.run_id} to stop ({error}).") from error
+
+    def cancel_requested(self) -> bool:
+        return (self.path / CANCEL_FILE).exists()
+
+    def clear_cancel(self) -> None:
+        (self.path / CANCEL_FILE).unlink(missing_ok=True)
 
     def write_test_metrics(self, metrics: dict[str, Any]) -> None:
         _write_json_atomic(self.path / TEST_METRICS_FILE, json_safe(metrics))
