@@ -106,22 +106,24 @@ class JobSummary:
     run_id: str
     status: str
     running: bool
-    progress: float  # 0..1
-    progress_text: str
+    progress: float  # 0..1: training steps, evaluation passes and the final test
+    progress_text: str  # "37%, about 1 min 05 s left"
+    phase: str  # "Epoch 2 of 3: validating, batch 4 of 9"
     headline: str
 
 
 def job_summary(job: Any) -> JobSummary:
     """A plain view of a job for the sidebar and the Train page."""
     status = str(job.status)
+    view = job.view
     running = status in ("queued", "running")
-    progress = float(job.progress or 0.0)
-    eta = job.eta_s
+    progress = float(view.fraction or 0.0)
+    eta = view.eta_s
     eta_text = f", about {_duration(eta)} left" if running and eta is not None else ""
     text = f"{progress:.0%}{eta_text}"
-    headline = {"queued": "Starting ...", "running": f"Training: {text}", "finished": "Finished.",
+    headline = {"queued": "Starting ...", "running": f"{view.detail} · {text}", "finished": "Finished.",
                 "failed": "Failed (see the Train page).", "cancelled": "Stopped."}.get(status, status)
-    return JobSummary(str(job.run_id), status, running, min(max(progress, 0.0), 1.0), text, headline)
+    return JobSummary(str(job.run_id), status, running, min(max(progress, 0.0), 1.0), text, view.detail, headline)
 
 
 def _duration(seconds: float) -> str:

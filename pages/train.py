@@ -33,17 +33,21 @@ def live_panel(run_id: str) -> None:
     head, stop = st.columns([4, 1], vertical_alignment="center")
     head.markdown(f"**Run `{run_id}`** · {job.config.data.name} · {job.config.backbone.name} · "
                   f"llm_mode {job.config.model.llm_mode}" + ("" if mine else " · started in another session"))
+    events = job.events()
     if summary.running:
-        stop.button("Stop", key="train_stop", on_click=job.cancel, type="secondary", width="stretch",
-                    help="Stops before the next step; the best weights so far are kept.")
-        st.progress(summary.progress, text=f"Training: {summary.progress_text}")
+        if mine:  # a run belongs to the session that started it: nobody else can stop it
+            stop.button("Stop", key="train_stop", on_click=job.cancel, type="secondary", width="stretch",
+                        help="Stops before the next step (or evaluation batch); the weights of the best "
+                             "finished epoch are kept, if an epoch has finished.")
+        else:
+            stop.caption("Only the session that started this run can stop it.")
+        st.progress(summary.progress, text=f"{summary.phase} · {summary.progress_text}")
     elif summary.status == "finished":
         st.success("Finished: the best weights were reloaded and tested on the test split.")
     elif summary.status == "cancelled":
-        st.warning("Stopped. Weights saved at the end of the best finished epoch are kept.")
+        st.warning(training.stop_report(events, run_id))
     elif summary.status == "failed":
         st.error(job.error or "Training failed.")
-    events = job.events()
     steps, epochs = step_losses(events), epoch_losses(events)
     left, right = st.columns(2)
     with left:
@@ -88,12 +92,15 @@ def job_section() -> None:
 
 
 def start(config) -> None:
-    """Validate, load the backbone here (spinner, errors shown), then hand everything to a job."""
+    """Validate, then hand the run to a job in a process of its own (it loads data and backbone there).
+
+    A process, not a thread of this server: every browser session's reruns run Python here, and a
+    training thread would share one interpreter lock with all of them.
+    """
     with shared.core_errors():
         config.validate()
-    backbone = shared.load_backbone(config.backbone)
     try:
-        job = registry.start(config, backbone=backbone)
+        job = registry.start(config, process=True)
     except TimeLLMError as error:
         st.error(str(error))
         return
@@ -120,9 +127,13 @@ else:
         hidden, layers = spec.hidden_size, spec.num_layers
     m4 = shared.is_m4(chosen.dataset)
     if active is not None:
-        owner = "this session" if st.session_state.get(MY_JOB) == active.run_id else "another session"
-        st.info(f"A run is in progress ({active.run_id}, started by {owner}; its progress is shown above). "
-                "One run trains at a time on this server: wait for it or stop it, then start yours.")
+        if st.session_state.get(MY_JOB) == active.run_id:
+            st.info(f"A run is in progress ({active.run_id}, started by this session; its progress is shown "
+                    "above). One run trains at a time on this server: wait for it or stop it, then start yours.")
+        else:
+            st.info(f"A run is in progress ({active.run_id}, started by another session; its progress is shown "
+                    "above). One run trains at a time on this server, and only the session that started it can "
+                    "stop it: wait for it to finish, then start yours.")
     st.caption(f"Dataset **{config.data.name}**" + (f" ({config.data.seasonal_patterns})" if m4 else "")
                + f", backbone **{config.backbone.name}**.")
     new_config = render_form(config, hidden, layers, m4, "Start training", disabled=active is not None)

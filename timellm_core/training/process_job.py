@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timellm_core.backbones import is_available, resolve_backbone_spec
+from timellm_core.backbones.loading import weights_source
 from timellm_core.config import RunConfig
-from timellm_core.errors import TimeLLMError, TrainingError
+from timellm_core.errors import BackboneError, TimeLLMError, TrainingError
 from timellm_core.training.events import TERMINAL_TYPES, Event, last_of_type, make_event
 from timellm_core.training.progress import ACTIVE, JobProgress, ProgressView
 from timellm_core.training.runs import (
@@ -57,6 +59,7 @@ class ProcessTrainingJob:
             if config is None:
                 raise TrainingError("A training job needs a RunConfig (or resume=RUN).")
             self.config = config.copy().validate()
+            check_backbone_on_disk(self.config)
             self._run = RunFolder.create(self.config, runs_dir, run_id, runner="process")
         self._resume = resume is not None
         self._lock = threading.Lock()
@@ -249,6 +252,16 @@ class ProcessTrainingJob:
         except TimeLLMError:
             pass
         self._read_new_events_locked()
+
+
+def check_backbone_on_disk(config: RunConfig) -> None:
+    """BackboneError (saying how to fetch it) when the backbone's weights are not here: said at once,
+    not seconds later by a child that has imported torch only to fail."""
+    spec = resolve_backbone_spec(config.backbone.name)
+    if is_available(spec):
+        return
+    weights_source(spec)  # raises with the fetch command for a catalogue or hub model
+    raise BackboneError(f"The weights of backbone {spec.name!r} are not on this machine.")
 
 
 def _parse(line: str) -> Event | None:
