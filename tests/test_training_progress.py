@@ -103,6 +103,8 @@ def test_a_stop_says_what_was_kept():
     started = {"type": "started", "time": 0.0, **PLAN}
     nothing = stop_report([started, {"type": "step", "time": 1.0}, {"type": "cancelled", "time": 2.0, "epoch": 1}],
                           "run-a")
+    assert stop_report([started, {"type": "cancelled", "time": 2.0, "epoch": 0}]) == (
+        "Stopped before training began: nothing was kept but the run's settings.")
     assert nothing == ("Stopped during epoch 1, before any epoch had finished: no weights were kept. The run "
                        "folder holds its settings and the losses so far only.")
     kept = stop_report([started, {"type": "epoch", "time": 3.0, "epoch": 1},

@@ -194,6 +194,8 @@ def stop_report(events: list[Event], run_id: str = "RUN") -> str:
     where = ""
     if cancelled is not None and cancelled.get("epoch"):
         where = f" during epoch {cancelled['epoch']}"
+    if best is None and not any(e.get("type") == "step" for e in events):
+        return "Stopped before training began: nothing was kept but the run's settings."
     if best is None:
         return (f"Stopped{where}, before any epoch had finished: no weights were kept. The run folder holds "
                 "its settings and the losses so far only.")
