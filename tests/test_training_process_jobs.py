@@ -48,6 +48,9 @@ def test_a_process_job_trains_the_same_run_as_the_terminal_in_another_process(tm
     kinds = _types(job)
     assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("epoch") == 2
     assert "evaluating" in kinds  # evaluation passes report their progress too
+    # The training process scored the baselines on the same test windows before it ended.
+    assert set(info.baselines["forecasters"]) == {"naive", "seasonal_naive", "dlinear"}
+    assert info.baselines["forecasters"]["naive"]["windows"] == info.test_metrics["test_windows"]
 
     # The same settings trained here in this process give the same numbers: it is the same Trainer.
     here = train_tiny_run(tmp_path / "here", tiny_run_config(train_epochs=2))

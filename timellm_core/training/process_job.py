@@ -1,4 +1,4 @@
-"""A training job in a child process: ``python -m timellm_core.training.worker RUN_DIR`` runs the same
+"""A training job in a child process: ``python -m timellm_core.cli.train_worker RUN_DIR`` runs the same
 Trainer as the terminal does, and the run folder is the only channel between the two processes.
 
 Why a process and not a thread: in the app, every browser session's reruns and polling run Python
@@ -162,7 +162,7 @@ class ProcessTrainingJob:
     def start(self) -> "ProcessTrainingJob":
         """Start the child process (its output goes to train.log in the run folder)."""
         self._run.clear_cancel()  # a request left from an earlier stop of a resumed run
-        command = [sys.executable, "-m", "timellm_core.training.worker", str(self._run.path),
+        command = [sys.executable, "-m", "timellm_core.cli.train_worker", str(self._run.path),
                    "--parent", str(os.getpid())] + (["--resume"] if self._resume else [])
         environment = dict(os.environ)
         # The child imports this very package, wherever the server was started from.

@@ -171,7 +171,8 @@ class JobProgress:
         if not self.started:
             return "preparing", "Preparing: starting up, loading the data and the backbone"
         if self.final_done:
-            return "closing", "Tested on the test split; the training process is closing"
+            return "closing", ("Tested on the test split; scoring naive, seasonal naive and DLinear on the same "
+                               "windows, then closing")
         if self.pass_kind == "final":
             return "testing", (f"Testing the best weights on the test split: batch {self.pass_batch} of "
                                f"{self.pass_batches}")

@@ -1,4 +1,4 @@
-"""The child side of a ``ProcessTrainingJob``: ``python -m timellm_core.training.worker RUN_DIR [--resume]``.
+"""The child side of a ``ProcessTrainingJob`` (its entry point is ``python -m timellm_core.cli.train_worker``).
 
 Trains the run whose folder the parent created, with the same Trainer as ``python -m timellm_core
 train``; everything it reports goes to the run folder. A watcher thread turns ``cancel.request``
@@ -9,10 +9,11 @@ Exit status: 0 finished or stopped, 2 failed (the message is in the run folder),
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
+
+from typing import Any, Callable
 
 from timellm_core.errors import TimeLLMError
 from timellm_core.training.events import make_event
@@ -37,8 +38,12 @@ def watch_for_stop(run: RunFolder, cancel: threading.Event, parent_pid: int | No
     return thread
 
 
-def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None) -> int:
-    """Train (or resume) the run in ``run_dir``; returns the exit status."""
+def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None,
+              after_finish: Callable[[RunFolder, Any], None] | None = None) -> int:
+    """Train (or resume) the run in ``run_dir``; returns the exit status.
+
+    ``after_finish(run, trainer)`` runs once the run has finished (its test metrics are on disk).
+    """
     try:
         run = RunFolder.open(run_dir)
         config = run.config()
@@ -50,7 +55,8 @@ def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None)
     try:
         from timellm_core.training.trainer import Trainer
 
-        result = Trainer(config, run=run, cancel=cancel, resume=resume).run()
+        trainer = Trainer(config, run=run, cancel=cancel, resume=resume)
+        result = trainer.run()
     except TimeLLMError as error:  # the trainer has recorded it in the run folder
         print(error, file=sys.stderr)
         return 2
@@ -66,18 +72,6 @@ def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None)
             pass
         print(message, file=sys.stderr)
         return 2
+    if result.status == "finished" and after_finish is not None:
+        after_finish(run, trainer)
     return 0 if result.status in ("finished", "cancelled") else 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m timellm_core.training.worker",
-                                     description="Train one prepared run folder (the app starts this).")
-    parser.add_argument("run_dir")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    parser.add_argument("--parent", type=int, help="stop when this process (the app's server) is gone")
-    args = parser.parse_args(argv)
-    return train_run(args.run_dir, resume=args.resume, parent_pid=args.parent)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
