@@ -63,15 +63,18 @@ def refresh_runs() -> None:
 
 
 def _label(info: Any) -> str:
-    """Short enough for the sidebar: when, dataset, backbone, lengths, and the ablation if any."""
+    """What tells runs apart first (dataset, backbone, lengths, the ablation, the test MSE), the time last:
+    the sidebar cuts long labels at the right."""
     config = info.config
     if config is None:
         return f"{info.run_id} ({info.status})"
-    when = time.strftime("%m-%d %H:%M:%S", time.localtime(info.created)) if info.created else info.run_id
-    mode = "" if config.model.llm_mode == "frozen" else f" · llm {config.model.llm_mode}"
+    when = time.strftime("%m-%d %H:%M", time.localtime(info.created)) if info.created else info.run_id
+    mode = {"frozen": "", "none": " · no LLM"}.get(config.model.llm_mode, f" · llm {config.model.llm_mode}")
     status = "" if info.status == "finished" else f" · {info.status}"
-    return (f"{when} · {config.data.name} · {config.backbone.name} · "
-            f"{config.model.seq_len}→{config.model.pred_len}{mode}{status}")
+    mse = (info.test_metrics or {}).get("test_mse")
+    score = f" · MSE {mse:.3f}" if isinstance(mse, (int, float)) else ""
+    return (f"{config.data.name} · {config.backbone.name} · {config.model.seq_len}→{config.model.pred_len}"
+            f"{mode}{score}{status} · {when}")
 
 
 def find_run(run_id: str | None) -> RunSummary | None:
@@ -91,6 +94,12 @@ def registry() -> Any | None:
     if training is None:
         return None
     return shared.job_registry()
+
+
+def current_job_by_id(run_id: str) -> Any | None:
+    """The job this server started for ``run_id``, or None."""
+    jobs = registry()
+    return jobs.get(run_id) if jobs is not None else None
 
 
 def current_job() -> Any | None:

@@ -8,11 +8,12 @@ import streamlit as st
 from pages import _charts as charts
 from pages import _jobs as jobs
 from pages import _shared as shared
+from pages._comparison import render_comparison
 from pages._train_form import render_form, render_presets, settings_summary
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspect import epoch_boundaries, epoch_losses, step_losses
 
-MY_JOB = "train_my_job"  # run id of the job this session started
+MY_JOB = shared.MY_JOB  # run id of the job this session started
 POLL_SECONDS = 1.0
 MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention layer",
          "transformer": "one transformer block"}
@@ -71,6 +72,23 @@ def live_panel(run_id: str) -> None:
         if metrics.get("smape") is not None:
             columns[3].metric("sMAPE / OWA", f"{metrics['smape']:.2f} / {metrics.get('owa', float('nan')):.3f}")
         st.caption(metrics.get("note", ""))
+    if summary.status == "finished":
+        render_comparison(training.load_run(job.run_dir), key="train_comparison")
+        without_llm_button(job.config)
+
+
+def without_llm_button(config) -> None:
+    """One click from a frozen-LLM run to the same run without the LLM (the ablation of Tan et al., 2024)."""
+    if config.model.llm_mode != "frozen":
+        return
+    busy = registry.active() is not None
+    if st.button("Train the same run without the LLM", key="train_without_llm", disabled=busy,
+                 help="The same data, lengths, seed and training settings with llm_mode none: the patch "
+                      "embeddings go straight to the output head. Does the frozen LLM help?"):
+        ablation = config.copy()
+        ablation.model.llm_mode = "none"
+        shared.set_working_config(ablation)
+        start(ablation)
 
 
 def job_section() -> None:
@@ -86,7 +104,7 @@ def job_section() -> None:
         live_panel(shown.run_id)
         if running and not shown.is_active:
             jobs.refresh_runs()
-            st.rerun()  # finished: redraw the whole page (form enabled, run in the history and sidebar)
+            st.rerun()  # finished: redraw the whole page (form enabled, run in the history, selected in the sidebar)
 
     poll()
 
@@ -149,27 +167,57 @@ if not runs:
 rows = []
 for run in runs:
     info, tested = run.info, run.info.test_metrics or {}
-    row = {"run": run.run_id, "status": info.status, "dataset": info.config.data.name if info.config else "",
+    # The final test MSE first: it is what a comparison of runs is about, and it stays on screen.
+    row = {"test MSE": tested.get("test_mse"), "test MAE": tested.get("test_mae"), "run": run.run_id,
+           "status": info.status, "dataset": info.config.data.name if info.config else "",
            "backbone": info.config.backbone.name if info.config else ""}
     row.update(settings_summary(info.config) if info.config is not None else {})
-    row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse,
-                "test MSE": tested.get("test_mse"), "test MAE": tested.get("test_mae")})
+    row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
-with_epochs = [run for run in runs if run.config is not None and run.info.epoch_events()]
-if with_epochs:
-    picked = st.multiselect("Overlay runs", [run.run_id for run in with_epochs],
-                            default=[run.run_id for run in with_epochs[:3]], key="train_overlay_runs",
-                            help="For example the same settings with llm_mode frozen and none: does the LLM help?")
-    names = {"val": "validation MSE", "test": "test MSE", "train": "training loss"}
-    metric = st.radio("Metric", list(names), horizontal=True, key="train_overlay_metric", format_func=names.get)
-    curves = {}
-    for run in with_epochs:
-        if run.run_id in picked:
-            frame = epoch_losses(run.info.events)
-            if frame[metric].notna().any():
-                curves[f"{run.run_id} · {MODES.get(run.config.model.llm_mode, run.config.model.llm_mode)}"] = frame
-    if curves:
-        st.plotly_chart(charts.runs_overlay(curves, metric, names[metric]), key="train_overlay_chart")
+
+
+def setting_of(config) -> str:
+    """Runs are comparable when they forecast the same data the same way: dataset, features, lengths."""
+    data = config.data.name + (f" ({config.data.seasonal_patterns})" if config.data.seasonal_patterns else "")
+    return f"{data} · features {config.data.features} · {config.model.seq_len}→{config.model.pred_len}"
+
+
+readable = [run for run in runs if run.config is not None]
+if readable:
+    ALL = "every dataset and setting"
+    settings = list(dict.fromkeys(setting_of(run.config) for run in readable))  # newest run's setting first
+    chosen_setting = st.selectbox("Compare runs of", settings + [ALL], key="train_overlay_setting",
+                                  help="Test MSE is comparable only between runs of the same data, features and "
+                                       "lengths: the newest run's setting is shown first.")
+    in_setting = [run for run in readable if chosen_setting == ALL or setting_of(run.config) == chosen_setting]
+    tested = [run for run in in_setting if run.info.test_metrics and run.info.test_metrics.get("test_mse") is not None]
+    if tested:
+        st.plotly_chart(charts.final_test_bars([run.run_id for run in tested],
+                                               [run.info.test_metrics["test_mse"] for run in tested],
+                                               [run.config.model.llm_mode for run in tested]),
+                        key="train_final_test_chart")
     else:
-        st.caption("The chosen runs have no values for this metric yet.")
+        st.caption("No run of this setting has finished its final test yet.")
+    with_epochs = [run for run in in_setting if run.info.epoch_events()]
+    if with_epochs:
+        picked = st.multiselect("Overlay runs, per epoch", [run.run_id for run in with_epochs],
+                                default=[run.run_id for run in with_epochs[:3]], key="train_overlay_runs",
+                                help="For example the same settings with llm_mode frozen and none: does the LLM "
+                                     "help?")
+        names = {"val": "validation MSE", "test": "test MSE", "train": "training loss"}
+        metric = st.radio("Metric", list(names), horizontal=True, key="train_overlay_metric", format_func=names.get)
+        curves = {}
+        for run in with_epochs:
+            if run.run_id in picked:
+                frame = epoch_losses(run.info.events)
+                if frame[metric].notna().any():
+                    label = f"{run.run_id} · {MODES.get(run.config.model.llm_mode, run.config.model.llm_mode)}"
+                    curves[label] = frame
+        if curves:
+            st.plotly_chart(charts.runs_overlay(curves, metric, names[metric]), key="train_overlay_chart")
+        elif metric == "test":
+            st.caption("These runs were not tested every epoch (the \"Test every epoch\" setting), so there is no "
+                       "per-epoch test MSE to draw; their final test MSE is in the chart above.")
+        else:
+            st.caption("The chosen runs have no values for this metric yet.")

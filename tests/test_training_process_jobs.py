@@ -120,3 +120,21 @@ def test_the_stop_watcher_reacts_to_the_cancel_file_and_to_a_lost_parent(tmp_pat
     orphaned = threading.Event()
     watch_for_stop(run, orphaned, parent_pid=os.getppid() + 100_000).join(5)  # not our parent: it is "gone"
     assert orphaned.is_set()
+
+
+def test_a_process_job_resumes_a_stopped_run_and_reads_the_rewritten_events(tmp_path):
+    registry = JobRegistry()
+    first = registry.start(tiny_run_config(train_epochs=3, max_train_windows=400), runs_dir=tmp_path, process=True)
+    _wait_for(lambda: any(e["type"] == "checkpoint" and e.get("kind") == "last" for e in first.events()))
+    first.cancel()
+    assert first.wait(60) and first.status == "cancelled"
+    done = load_run(first.run_dir).epochs_done
+    assert "Kept: the weights of epoch" in stop_report(first.events(), first.run_id)
+
+    resumed = registry.start(resume=first.run_id, runs_dir=tmp_path, process=True)
+    assert resumed.run_dir == first.run_dir
+    assert resumed.wait(WAIT_S) and resumed.status == "finished", resumed.error
+    kinds = _types(resumed)
+    assert "cancelled" not in kinds  # the resume rewrote metrics.jsonl up to the checkpoint; read afresh
+    assert next(e for e in resumed.events() if e["type"] == "resumed")["from_epoch"] == done
+    assert [e["epoch"] for e in load_run(first.run_dir).epoch_events()] == [1, 2, 3]

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Any
 
+from timellm_core.comparison import compare_run
 from timellm_core.errors import TimeLLMError
 from timellm_core.training.runs import RunFolder
 from timellm_core.training.worker import train_run
@@ -18,8 +19,6 @@ from timellm_core.training.worker import train_run
 
 def record_comparison(run: RunFolder, trainer: Any) -> None:
     """baselines.json for a finished run; a failure here leaves the run finished (the pages offer a retry)."""
-    from timellm_core.comparison import compare_run
-
     try:
         compare_run(run.path, data=trainer.data)
     except (TimeLLMError, ValueError, RuntimeError) as error:

@@ -34,6 +34,7 @@ from timellm_core.training.events import TERMINAL_TYPES, Event, last_of_type, ma
 from timellm_core.training.progress import ACTIVE, JobProgress, ProgressView
 from timellm_core.training.runs import (
     LOG_FILE, METRICS_FILE, TEST_METRICS_FILE, RunFolder, find_run)
+from timellm_core.training.trainer import TrainingResult
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding timellm_core/
 LOG_TAIL_CHARS = 1500
@@ -121,8 +122,6 @@ class ProcessTrainingJob:
     @property
     def result(self) -> Any:
         """A TrainingResult once the run has finished or stopped, else None."""
-        from timellm_core.training.trainer import TrainingResult
-
         status = self.status
         if status not in ("finished", "cancelled"):
             return None

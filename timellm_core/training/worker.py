@@ -53,6 +53,7 @@ def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None,
     cancel = threading.Event()
     watch_for_stop(run, cancel, parent_pid)
     try:
+        # Imported here on purpose: a broken install (torch, transformers) then ends as a recorded failure.
         from timellm_core.training.trainer import Trainer
 
         trainer = Trainer(config, run=run, cancel=cancel, resume=resume)
