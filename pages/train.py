@@ -24,6 +24,19 @@ registry = jobs.registry()
 chosen = shared.selection()
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def live_charts(run_id: str, drawn_count: int, last_time: float, _events: list) -> tuple:
+    """The loss charts of a run, built once per new step or epoch and shared by every session watching.
+
+    Building Plotly figures is most of what a progress poll costs; the server shares its core with
+    training, so each figure is made once, not once per session and second.
+    """
+    steps, epochs = step_losses(_events), epoch_losses(_events)
+    step_chart = (charts.step_loss(steps["global_step"], steps["loss"], epoch_boundaries(_events))
+                  if not steps.empty else None)
+    return step_chart, charts.epoch_metrics(epochs) if not epochs.empty else None
+
+
 def live_panel(run_id: str) -> None:
     """Progress, ETA and loss charts of one job, refreshed while it runs."""
     job = registry.get(run_id)
@@ -49,19 +62,19 @@ def live_panel(run_id: str) -> None:
         st.warning(training.stop_report(events, run_id))
     elif summary.status == "failed":
         st.error(job.error or "Training failed.")
-    steps, epochs = step_losses(events), epoch_losses(events)
+    drawn = [e for e in events if e.get("type") in ("step", "epoch")]
+    step_chart, epoch_chart = live_charts(run_id, len(drawn), drawn[-1]["time"] if drawn else 0.0, drawn)
     left, right = st.columns(2)
     with left:
-        if steps.empty:
+        if step_chart is None:
             st.info("Waiting for the first training step (preparing data, loading the backbone) ...")
         else:
-            st.plotly_chart(charts.step_loss(steps["global_step"], steps["loss"], epoch_boundaries(events)),
-                            key="train_step_chart")
+            st.plotly_chart(step_chart, key="train_step_chart")
     with right:
-        if epochs.empty:
+        if epoch_chart is None:
             st.caption("Train / val / test per epoch appear after the first epoch.")
         else:
-            st.plotly_chart(charts.epoch_metrics(epochs), key="train_epoch_chart")
+            st.plotly_chart(epoch_chart, key="train_epoch_chart")
     metrics = job.test_metrics
     if metrics:
         columns = st.columns(4)
