@@ -14,7 +14,7 @@ from timellm_core.errors import TimeLLMError
 from timellm_core.inspect import epoch_boundaries, epoch_losses, step_losses
 
 MY_JOB = shared.MY_JOB  # run id of the job this session started
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0  # every poll costs the server (and each browser) a redraw, on the machine that trains
 MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention layer",
          "transformer": "one transformer block"}
 
