@@ -169,7 +169,7 @@ def summary(rows: list[dict]) -> dict:
 
 
 def write_report(result: dict, output: Path) -> None:
-    terminal, app = result["terminal"], result["app"]
+    terminal, app, alone = result["terminal"], result["app"], result["app_alone"]
     ratio = result["ratio"]
     verdict = "meets" if ratio <= TARGET_RATIO else "does NOT meet"
     lines = [
@@ -253,8 +253,8 @@ def main() -> None:
               "ratio": app["median_step_s"] / terminal["median_step_s"],
               "ratio_alone": alone["median_step_s"] / terminal["median_step_s"], "rows": rows}
     output = Path(args.output)
+    output.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")  # first: the data
     write_report(result, output)
-    output.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(output.read_text(encoding="utf-8"))
 
 
