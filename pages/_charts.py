@@ -17,7 +17,10 @@ LINE = "#1f2937"
 FORECAST = "#dc2626"
 TRUTH = "#16a34a"
 CONTEXT = "#2563eb"
-BASELINE_COLOURS = ("#9333ea", "#ea580c", "#0891b2", "#65a30d")
+# Far from the blue context, green truth and red forecast (a cyan or olive baseline read as one of them).
+BASELINE_COLOURS = ("#9333ea", "#ea580c", "#a16207", "#db2777")
+BASELINE_COLOUR = {"naive": BASELINE_COLOURS[0], "seasonal naive": BASELINE_COLOURS[1],
+                   "dlinear": BASELINE_COLOURS[2]}  # the same colour for a baseline in every chart
 PATCH_COLOURS = ("rgba(37, 99, 235, 0.18)", "rgba(234, 88, 12, 0.18)")
 
 
@@ -275,9 +278,9 @@ def forecast_chart(context_x: Sequence, context: Sequence[float], horizon_x: Seq
     fig.add_trace(go.Scatter(x=list(horizon_x), y=list(forecast), mode="lines", name="Time-LLM forecast",
                              line=dict(color=FORECAST, width=2)))
     for i, (name, values) in enumerate((baselines or {}).items()):
+        colour = BASELINE_COLOUR.get(name.lower(), BASELINE_COLOURS[i % len(BASELINE_COLOURS)])
         fig.add_trace(go.Scatter(x=list(horizon_x), y=list(values), mode="lines", name=name,
-                                 line=dict(color=BASELINE_COLOURS[i % len(BASELINE_COLOURS)], dash="dash",
-                                           width=1.4)))
+                                 line=dict(color=colour, dash="dash", width=1.4)))
     if len(horizon_x):
         fig.add_vrect(x0=horizon_x[0], x1=horizon_x[-1], fillcolor="rgba(220, 38, 38, 0.06)", line_width=0,
                       layer="below")
@@ -342,3 +345,40 @@ def attention_heads_grid(attention: np.ndarray, prototypes: Sequence[int], colum
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(hovermode="closest")
     return _layout(fig, 220 * rows + 40)
+
+
+# ------------------------------------------------------------------------------------------
+# Comparisons
+# ------------------------------------------------------------------------------------------
+
+
+def comparison_bars(forecasters: Sequence[str], values: Sequence[float], metric: str, title: str) -> go.Figure:
+    """One bar per forecaster (the run first, in the forecast colour; baselines in their own colours)."""
+    colours = [FORECAST] + [_baseline_colour(name, i) for i, name in enumerate(forecasters[1:])]
+    fig = go.Figure(go.Bar(x=list(forecasters), y=list(values), marker_color=colours,
+                           text=[f"{v:.3f}" for v in values], textposition="outside", name=metric))
+    fig.update_yaxes(title_text=metric, rangemode="tozero")
+    return _layout(fig, 340, title)
+
+
+def final_test_bars(labels: Sequence[str], values: Sequence[float], modes: Sequence[str]) -> go.Figure:
+    """The final test MSE of each finished run, coloured by llm_mode (frozen LLM vs the ablations)."""
+    palette = {"frozen": FORECAST, "none": CONTEXT, "attention": BASELINE_COLOURS[0],
+               "transformer": BASELINE_COLOURS[1]}
+    fig = go.Figure()
+    for mode in dict.fromkeys(modes):
+        chosen = [i for i, m in enumerate(modes) if m == mode]
+        fig.add_trace(go.Bar(x=[labels[i] for i in chosen], y=[values[i] for i in chosen], name=f"llm_mode {mode}",
+                             marker_color=palette.get(mode, LINE), text=[f"{values[i]:.3f}" for i in chosen],
+                             textposition="outside"))
+    fig.update_yaxes(title_text="final test MSE (scaled)", rangemode="tozero")
+    return _layout(fig, 360, "Final test MSE of each run")
+
+
+def _baseline_colour(label: str, index: int) -> str:
+    """A baseline's colour from its label ("seasonal naive (period 24)" -> seasonal naive's)."""
+    lowered = label.lower()
+    for name in sorted(BASELINE_COLOUR, key=len, reverse=True):  # "seasonal naive" before "naive"
+        if lowered.startswith(name):
+            return BASELINE_COLOUR[name]
+    return BASELINE_COLOURS[index % len(BASELINE_COLOURS)]

@@ -63,15 +63,18 @@ def refresh_runs() -> None:
 
 
 def _label(info: Any) -> str:
-    """Short enough for the sidebar: when, dataset, backbone, lengths, and the ablation if any."""
+    """What tells runs apart first (dataset, backbone, lengths, the ablation, the test MSE), the time last:
+    the sidebar cuts long labels at the right."""
     config = info.config
     if config is None:
         return f"{info.run_id} ({info.status})"
-    when = time.strftime("%m-%d %H:%M:%S", time.localtime(info.created)) if info.created else info.run_id
-    mode = "" if config.model.llm_mode == "frozen" else f" · llm {config.model.llm_mode}"
+    when = time.strftime("%m-%d %H:%M", time.localtime(info.created)) if info.created else info.run_id
+    mode = {"frozen": "", "none": " · no LLM"}.get(config.model.llm_mode, f" · llm {config.model.llm_mode}")
     status = "" if info.status == "finished" else f" · {info.status}"
-    return (f"{when} · {config.data.name} · {config.backbone.name} · "
-            f"{config.model.seq_len}→{config.model.pred_len}{mode}{status}")
+    mse = (info.test_metrics or {}).get("test_mse")
+    score = f" · MSE {mse:.3f}" if isinstance(mse, (int, float)) else ""
+    return (f"{config.data.name} · {config.backbone.name} · {config.model.seq_len}→{config.model.pred_len}"
+            f"{mode}{score}{status} · {when}")
 
 
 def find_run(run_id: str | None) -> RunSummary | None:
@@ -93,6 +96,12 @@ def registry() -> Any | None:
     return shared.job_registry()
 
 
+def current_job_by_id(run_id: str) -> Any | None:
+    """The job this server started for ``run_id``, or None."""
+    jobs = registry()
+    return jobs.get(run_id) if jobs is not None else None
+
+
 def current_job() -> Any | None:
     """The running job if there is one, else the most recent one this server started, else None."""
     jobs = registry()
@@ -106,22 +115,24 @@ class JobSummary:
     run_id: str
     status: str
     running: bool
-    progress: float  # 0..1
-    progress_text: str
+    progress: float  # 0..1: training steps, evaluation passes and the final test
+    progress_text: str  # "37%, about 1 min 05 s left"
+    phase: str  # "Epoch 2 of 3: validating, batch 4 of 9"
     headline: str
 
 
 def job_summary(job: Any) -> JobSummary:
     """A plain view of a job for the sidebar and the Train page."""
     status = str(job.status)
+    view = job.view
     running = status in ("queued", "running")
-    progress = float(job.progress or 0.0)
-    eta = job.eta_s
+    progress = float(view.fraction or 0.0)
+    eta = view.eta_s
     eta_text = f", about {_duration(eta)} left" if running and eta is not None else ""
     text = f"{progress:.0%}{eta_text}"
-    headline = {"queued": "Starting ...", "running": f"Training: {text}", "finished": "Finished.",
+    headline = {"queued": "Starting ...", "running": f"{view.detail} · {text}", "finished": "Finished.",
                 "failed": "Failed (see the Train page).", "cancelled": "Stopped."}.get(status, status)
-    return JobSummary(str(job.run_id), status, running, min(max(progress, 0.0), 1.0), text, headline)
+    return JobSummary(str(job.run_id), status, running, min(max(progress, 0.0), 1.0), text, view.detail, headline)
 
 
 def _duration(seconds: float) -> str:

@@ -27,6 +27,8 @@ CUSTOM_PATH = "custom_csv_path"
 CUSTOM_NAME = "custom_csv_name"
 WORKING_CONFIG = "working_config"  # the Train form's RunConfig (model and training settings)
 PENDING_DATASET = "pending_dataset"  # a dataset to select at the start of the next run
+MY_JOB = "train_my_job"  # the run id of the training job this session started (it alone may stop it)
+PENDING_RUN = "pending_run"  # a run (just finished) to select at the start of the next run
 
 NO_RUN = "(none: untrained model)"
 DEFAULT_PRESET = "cpu-quick"
@@ -151,6 +153,11 @@ def channel_count(config: RunConfig) -> int | None:
 
 def is_m4(name: str | None) -> bool:
     return bool(name) and name.lower() == "m4"
+
+
+def choose_run_next_run(run_id: str) -> None:
+    """Select run ``run_id`` (with its dataset and backbone) in the sidebar on the next script run."""
+    st.session_state[PENDING_RUN] = run_id
 
 
 def choose_dataset_next_run(name: str) -> None:

@@ -5,17 +5,37 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _shared as shared
-from pages._jobs import current_job, job_summary, list_run_summaries, refresh_runs
+from pages._jobs import current_job, current_job_by_id, job_summary, list_run_summaries, refresh_runs
+
+FINISHED_SELECTED = "sidebar_finished_selected"  # this session's finished run, once selected
 
 
 def render_sidebar() -> None:
     with st.sidebar:
         st.markdown("#### Your choices")
+        _adopt_pending_run()
         _dataset_picker()
         _backbone_picker()
         _run_picker()
         st.divider()
         _job_status()
+
+
+def _adopt_pending_run() -> None:
+    """A run chosen on a page, or this session's run that has just finished, is selected before the
+    pickers are drawn (a widget's value cannot change once it is on the page)."""
+    mine = st.session_state.get(shared.MY_JOB)
+    if mine and st.session_state.get(FINISHED_SELECTED) != mine:
+        job = current_job_by_id(mine)
+        if job is not None and job.status == "finished":
+            st.session_state[FINISHED_SELECTED] = mine  # once: the person may choose another run afterwards
+            refresh_runs()
+            shared.choose_run_next_run(mine)
+    pending = st.session_state.pop(shared.PENDING_RUN, None)
+    if pending is None or not any(run.run_id == pending for run in list_run_summaries() or []):
+        return
+    st.session_state[shared.RUN] = pending
+    _adopt_run_choices()
 
 
 def _dataset_picker() -> None:

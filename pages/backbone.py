@@ -10,6 +10,7 @@ from pages._readiness import fetch_backbone_with_progress
 
 st.title("Backbone")
 backbones = shared.require_core("timellm_core.backbones", "backbone catalogue")
+parameter_count = shared.require_core("timellm_core.backbones.quantization", "4-bit support").parameter_count
 
 st.markdown("The backbone is the frozen language model in the middle of Time-LLM. Only the layers around it "
             "train, so a small model is enough to learn how the method works; the paper used LLaMA-7B.")
@@ -73,7 +74,8 @@ if st.session_state.get("backbone_loaded") == (spec.name, int(layers), bool(four
     facts = pd.DataFrame([{
         "family": backbone.family, "hidden size (D)": backbone.hidden_size,
         "layers kept": backbone.num_layers, "of": spec.num_layers, "vocabulary (V)": backbone.vocab_size,
-        "parameters kept": f"{sum(p.numel() for p in backbone.model.parameters()) / 1e6:,.2f} M",
+        # A packed 4-bit matrix stores two weights a byte: count weights by their original shape.
+        "parameters kept": f"{parameter_count(backbone.model) / 1e6:,.2f} M",
         "measured memory": f"{backbone.memory_bytes / 2**20:,.1f} MiB",
         "4-bit layers": backbone.quantized_linear_layers, "causal": backbone.causal}])
     st.dataframe(facts, hide_index=True, width="stretch", key="backbone_facts")

@@ -22,6 +22,7 @@ UPLOAD_REPORT = "data_upload_report"
 UPLOAD_ERROR = "data_upload_error"
 UPLOAD_CHECKED = "data_upload_checked"  # (file id, fill option) of the upload last checked
 FILL_KEY = "data_fill_missing"
+SENTINEL_KEY = "data_sentinels_missing"
 
 st.title("Data")
 data = shared.require_core("timellm_core.data", "data layer")
@@ -122,10 +123,43 @@ if spec.kind == "csv":
         st.stop()
 prepared = shared.load_data(config)
 
-st.subheader(chosen.dataset if chosen.dataset != "custom" else f"custom: {chosen.custom_path}")
+# An upload is named by the person's own file name; where the server keeps it is nobody's business here.
+st.subheader(chosen.dataset if chosen.dataset != "custom"
+             else f"custom: {st.session_state.get(shared.CUSTOM_NAME) or 'uploaded CSV'}")
 st.markdown(prepared.description)
 frame: pd.DataFrame = prepared.frame
 channels = list(prepared.channels)
+shown_names = {name: data.repaired_name(name) for name in channels}
+damaged = data.damaged_names(channels)
+if damaged:
+    st.caption("The file's header carries replacement characters (U+FFFD) where unit symbols were; shown "
+               "repaired here: " + ", ".join(f"{shown}" for shown in damaged.values())
+               + ". The names in the file, in runs and in prompts are unchanged.")
+
+
+def sentinel_section() -> None:
+    """Report sentinel values such as -9999, and let the person treat them as missing (here and in training)."""
+    raw = data.load_frame(spec, config.data.data_path, config.data.fill_missing)[0]  # as read, before any treatment
+    found = data.find_sentinels(raw, [name for name in raw.columns if name != "date"])
+    if not found:
+        return
+    treated = bool(config.data.sentinels_missing)
+    text = (f"Values that mark a missing measurement: {data.describe_sentinels(found)}. "
+            + ("They are treated as missing (filled forward) on this page and in training."
+               if treated else "As numbers they flatten the chart and throw off the scaler."))
+    (st.info if treated else st.warning)(text)
+
+    def toggle() -> None:
+        updated = shared.working_config()
+        updated.data.sentinels_missing = bool(st.session_state[SENTINEL_KEY])
+        shared.set_working_config(updated)
+
+    st.checkbox("Treat these values as missing (filled forward), here and in training", value=treated,
+                key=SENTINEL_KEY, on_change=toggle)
+
+
+if spec.kind != "synthetic" or config.data.data_path:
+    sentinel_section()
 columns = st.columns(5)
 columns[0].metric("Rows", f"{len(frame):,}")
 columns[1].metric("Channels", len(channels))
@@ -141,7 +175,8 @@ st.caption(f"Split rule: {spec.split_rule}. Windows: train {prepared.window_coun
 # Up to 8 channels by default (Weather has 21, ECL 321): the first six and the target.
 default = channels if len(channels) <= 8 else channels[:6] + [c for c in prepared.target_channels
                                                                if c not in channels[:6]]
-shown = st.multiselect("Channels to draw", channels, default=default, key=f"data_channels_{chosen.dataset}")
+shown = st.multiselect("Channels to draw", channels, default=default, key=f"data_channels_{chosen.dataset}",
+                       format_func=shown_names.get)
 if not shown:
     st.info("Pick at least one channel to draw.")
 else:
@@ -152,7 +187,8 @@ else:
     if borders["test"][1] < len(frame):
         spans["unused"] = (borders["test"][1], len(frame))
     down = downsample_for_plot(frame, shown, MAX_POINTS)
-    st.plotly_chart(charts.series_with_splits(down.frame, shown, spans), key="data_chart")
+    st.plotly_chart(charts.series_with_splits(down.frame.rename(columns=shown_names),
+                                              [shown_names[name] for name in shown], spans), key="data_chart")
     if down.method != "none":
         st.caption(f"Drawn with {down.points:,} of {down.original_rows:,} points per channel "
                    f"(LTTB downsampling keeps peaks and troughs); statistics below use every row. "
@@ -161,7 +197,7 @@ else:
         st.caption(f"Rows from {spans['unused'][0]:,} on are outside the standard split and never used.")
 
 st.subheader("Per-channel statistics (original units)")
-stats = channel_statistics(frame, channels, prepared.borders["train"])
+stats = channel_statistics(frame, channels, prepared.borders["train"]).rename(index=shown_names)
 st.dataframe(stats.style.format(precision=3), key="data_stats")
 st.caption("'train mean' and 'train std' are the standard scaler's statistics: every split is scaled with "
            "them, and losses and MSE/MAE are reported in that scaled space.")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages import _charts as charts
 from pages import _shared as shared
+from pages._comparison import render_comparison
 from pages._model import inspected
 from timellm_core.inspect import errors_per_step, forecast_table
 
@@ -67,13 +68,17 @@ columns[1].metric("test MAE (scaled)", f"{metrics.get('test_mae', float(np.mean(
 columns[2].metric("test windows", f"{len(window_index):,} of {data.window_count('test'):,}")
 columns[3].metric("MSE (original units)", f"{metrics.get('test_mse_original', float('nan')):.4g}")
 st.caption(metrics.get("note", "MSE/MAE over the run's test windows, in the scaled space."))
+render_comparison(run, key="forecast_comparison")
 st.plotly_chart(charts.per_step_errors(errors_per_step(forecast, truth)), key="forecast_per_step")
 
 # --- one window ----------------------------------------------------------------------------------
 st.subheader("One test window")
 left, middle, right = st.columns([3, 1, 1])
-position = left.slider(f"Test window (the run evaluated {len(window_index):,})", 0, len(window_index) - 1, 0,
-                       key="forecast_window")
+# Windows are named by their index in the test split everywhere (slider, chart title, CSV): the run
+# may have evaluated a sample of them, so a position in that sample would be a second, different number.
+window = int(left.select_slider(f"Test window (index in the test split; the run evaluated {len(window_index):,})",
+                                options=sorted(int(w) for w in window_index), key="forecast_window"))
+position = int(np.flatnonzero(window_index == window)[0])
 channel = middle.selectbox("Channel", channels, index=len(channels) - 1, key="forecast_channel")
 units = right.radio("Units", ["original", "scaled"], key="forecast_units")
 baselines = st.multiselect("Overlay baselines", ["naive", "seasonal_naive", "dlinear"], default=[],
@@ -81,7 +86,6 @@ baselines = st.multiselect("Overlay baselines", ["naive", "seasonal_naive", "dli
                            help=f"naive repeats the last value; seasonal naive repeats the last season "
                                 f"({data.period} steps); DLinear is a linear model on trend + remainder, trained "
                                 "here on the run's train windows (a few seconds, once).")
-window = int(window_index[position])
 c_out = channels.index(channel)
 c_in = list(data.channels).index(channel)
 start = data.border("test")[0] + window
@@ -123,21 +127,6 @@ st.dataframe(pd.DataFrame([{"forecaster": name, "MSE (scaled)": mse, "MAE (scale
                            for name, mse, mae in ((k, *v) for k, v in window_scores.items())]),
              hide_index=True, key="forecast_window_scores")
 st.caption("This window and channel only; the metrics above cover every evaluated window and channel.")
-
-# --- baselines over the same test windows --------------------------------------------------------
-with st.expander("Baselines over the run's test windows"):
-    if st.button("Compute baseline metrics", key="forecast_baseline_metrics"):
-        from timellm_core.baselines import evaluate_baselines
-
-        with shared.core_errors(), st.spinner("Evaluating naive, seasonal naive and DLinear ..."):
-            dlinear = fitted_dlinear(run.run_id, data, config.training.max_train_windows, int(config.training.seed))
-            scores = evaluate_baselines(data, config.training.max_eval_windows, int(config.training.seed),
-                                        dlinear=dlinear)
-        table = pd.DataFrame([{"forecaster": "Time-LLM (this run)", "MSE": metrics.get("test_mse"),
-                               "MAE": metrics.get("test_mae")}]
-                             + [{"forecaster": name, "MSE": s["mse"], "MAE": s["mae"]} for name, s in scores.items()])
-        st.dataframe(table, hide_index=True, key="forecast_baseline_table")
-        st.caption("Same test windows (same seed and window limit as the run), scaled space.")
 
 # --- download ------------------------------------------------------------------------------------
 test_start = data.border("test")[0]

@@ -3,6 +3,7 @@ a second session is told clearly that a run is in progress, Stop stops it, and t
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -66,19 +67,33 @@ def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
     assert at.session_state["run_id"] == run_id
 
 
-def test_a_second_session_is_told_a_run_is_in_progress_and_can_stop_it(app_env):
+def test_a_second_session_sees_the_run_but_only_the_first_can_stop_it(app_env):
     first = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
     _fill_form(first, epochs=50, max_train=400)  # long enough to still run while the second session looks
     first.button(key=START).click().run()
     job = default_registry().get(first.session_state["train_my_job"])
-    assert job.is_active
+    assert job.is_active and job.pid != os.getpid()  # trained in a process of its own
+    deadline = time.time() + 240
+    while not any(e["type"] == "step" for e in job.events()) and time.time() < deadline:
+        time.sleep(0.1)
     second = open_page(start_app(dataset="ETTh1", backbone="tiny-llama"), "train")
     assert f"A run is in progress ({job.run_id}, started by another session" in texts(second)
     assert second.button(key=START).disabled  # the form cannot start a second run
     assert "started in another session" in texts(second)
-    second.button(key="train_stop").click().run()  # anyone may stop it (one machine, one run)
+    assert "Only the session that started this run can stop it." in texts(second)
+    assert not [b for b in second.button if b.key == "train_stop"]  # the run belongs to the first session
+    assert len(second.get("progress")) >= 1  # but its progress is shown
+    first.run()
+    assert [b for b in first.button if b.key == "train_stop"]
+    first.button(key="train_stop").click().run()
     _wait_for(job)
     assert job.status == "cancelled"
+    first.run()
+    assert_clean(first)
+    stopped = [w.value for w in first.warning]
+    assert stopped and stopped[0].startswith("Stopped during epoch")
+    kept = (app_env / job.run_id / "model.safetensors").exists()
+    assert ("Kept: the weights of epoch" if kept else "no weights were kept") in stopped[0]
 
 
 def test_history_overlays_runs_such_as_the_llm_ablation(app_env):

@@ -159,3 +159,49 @@ def test_train_then_inspect_in_chromium(server):
             page.screenshot(path=str(ARTIFACTS / "browser-reprogramming.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_a_second_browser_sees_the_run_without_a_stop_button(server):
+    """Two browser contexts are two sessions: the one that started the run can stop it, the other only watches."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: install Debian's browser with `apt-get install chromium`.")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            owner = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
+            owner.set_default_timeout(PAGE_TIMEOUT_MS)
+            owner.goto(server)
+            owner.wait_for_selector('[data-testid="stSidebar"]')
+            _settle(owner)
+            _choose(owner, "Dataset", "ETTh1")
+            _choose(owner, "Backbone", "tiny-gpt2")
+            _open(owner, "Train")
+            for label, value in (("seq_len (T)", 32), ("pred_len", 8), ("patch_len", 8), ("stride", 4),
+                                 ("d_model", 8), ("d_ff", 16), ("prototypes (S)", 20), ("llm_layers", 1),
+                                 ("train_epochs", 100), ("max train windows (0 = all)", 400),
+                                 ("max eval windows (0 = all)", 16)):
+                _fill(owner, label, value)
+            owner.get_by_role("button", name="Start training").click()
+            owner.wait_for_function(f"() => ({_STEP_POINTS})() >= 2", timeout=PAGE_TIMEOUT_MS)
+            assert owner.get_by_role("button", name="Stop", exact=True).is_visible()
+
+            viewer = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
+            viewer.set_default_timeout(PAGE_TIMEOUT_MS)
+            viewer.goto(server)
+            viewer.wait_for_selector('[data-testid="stSidebar"]')
+            _settle(viewer)
+            _open(viewer, "Train")
+            viewer.get_by_text("Only the session that started this run can stop it.").wait_for()
+            viewer.wait_for_function(f"() => ({_STEP_POINTS})() >= 2", timeout=PAGE_TIMEOUT_MS)
+            assert viewer.get_by_role("button", name="Stop", exact=True).count() == 0
+            assert viewer.locator('[data-testid="stProgress"]').count() >= 1  # it sees the progress
+            viewer.screenshot(path=str(ARTIFACTS / "browser-second-session.png"), full_page=True)
+
+            owner.get_by_role("button", name="Stop", exact=True).click()
+            owner.get_by_text("Stopped during epoch").wait_for(timeout=PAGE_TIMEOUT_MS)
+            assert owner.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

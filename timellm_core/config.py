@@ -32,6 +32,7 @@ class DataConfig:
     percent: int = 100  # few-shot: share of the train split kept
     seasonal_patterns: str | None = None  # M4 only: Hourly, Weekly, ...
     fill_missing: bool = False  # opt-in forward fill of NaNs in a CSV
+    sentinels_missing: bool = False  # opt-in: sentinel values such as -9999 are missing (filled forward)
 
     def validate(self) -> None:
         if self.features not in FEATURES:

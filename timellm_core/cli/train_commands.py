@@ -182,6 +182,7 @@ def _parse_limit(text: str | None) -> int | None | str:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from timellm_core.baselines import evaluate_baselines
+    from timellm_core.comparison import compare_run
     from timellm_core.training.restore import evaluate_run, load_run_model
     from timellm_core.training.runs import find_run, load_run
 
@@ -194,9 +195,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(path, model=model, data=data, max_eval_windows=limit)
     training = info.config.training
     effective_limit = training.max_eval_windows if limit == "config" else limit
-    baselines = {} if args.no_baselines else evaluate_baselines(
-        data, max_eval_windows=effective_limit, seed=int(training.seed),
-        max_train_windows=training.max_train_windows)
+    if args.no_baselines:
+        baselines = {}
+    elif limit == "config":  # the run's own test windows: the comparison kept in its folder, made once
+        stored = info.baselines or compare_run(path, data=data)
+        baselines = stored["forecasters"]
+    else:
+        baselines = evaluate_baselines(data, max_eval_windows=effective_limit, seed=int(training.seed),
+                                       max_train_windows=training.max_train_windows)
     if args.json:
         print(json.dumps({"run": str(path), "model": metrics, "baselines": baselines}, indent=2, default=str))
         return 0

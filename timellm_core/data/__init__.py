@@ -7,7 +7,8 @@ which returns a ``ForecastData`` (spec section 1: borders, train-split scaler, w
 from timellm_core.data.csv_checks import CheckReport, check_csv, read_series_csv
 from timellm_core.data.forecast_data import ForecastData
 from timellm_core.data.locate import fetch_dataset, find_dataset_file
-from timellm_core.data.prepare import prepare_data
+from timellm_core.data.markers import damaged_names, describe_sentinels, find_sentinels, repaired_name
+from timellm_core.data.prepare import load_frame, prepare_data
 from timellm_core.data.registry import (
     DatasetSpec,
     get_dataset_spec,
@@ -20,11 +21,16 @@ __all__ = [
     "DatasetSpec",
     "ForecastData",
     "check_csv",
+    "damaged_names",
+    "describe_sentinels",
     "fetch_dataset",
     "find_dataset_file",
+    "find_sentinels",
     "get_dataset_spec",
     "list_datasets",
+    "load_frame",
     "prepare_data",
     "read_description",
     "read_series_csv",
+    "repaired_name",
 ]

@@ -28,6 +28,9 @@ MIN_ROWS = 2
 DATE_COLUMN_NAMES = ("date", "time", "timestamp", "datetime")
 SEPARATORS = (",", ";", "\t")
 _SNIFF_BYTES = 64 * 1024
+# Text that stands for "no value" (pandas' own list): read as missing, and counted as such in every message.
+MISSING_MARKERS = frozenset({"#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>",
+                             "n/a", "na", "null", "nan", "none"})
 _FILL_HINT = ("Fix the file, or fill them forward (fill_missing=True; CLI --fill_missing; "
               "the app's fill-missing option).")
 
@@ -130,8 +133,10 @@ def _parse(label: str, payload: str | bytes, encodings: list[str], separator: st
     for encoding in encodings:
         handle = io.BytesIO(payload) if isinstance(payload, bytes) else payload
         try:
+            # Only empty cells become NaN while parsing; "n/a"-like text is kept, so it can be counted.
             frame = pd.read_csv(handle, sep=separator, decimal=decimal, encoding=encoding,
-                                skipinitialspace=True, index_col=False, low_memory=False)
+                                skipinitialspace=True, index_col=False, low_memory=False,
+                                keep_default_na=False, na_values=[""])
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError:
@@ -165,9 +170,9 @@ def _check_frame(label: str, raw: pd.DataFrame, fill_missing: bool, messages: li
     lines = np.arange(len(raw)) + 2  # file line of each row; line 1 is the header
     dates = _parse_dates(label, raw[date_name], lines)
     channel_names = [name for name in raw.columns if name != date_name]
-    values = _numeric_channels(label, raw, channel_names, lines)  # (L, N) float64
+    values, markers = _numeric_channels(label, raw, channel_names, lines)  # (L, N) float64
     _check_infinite(label, values, channel_names, lines)
-    values = _handle_missing(label, values, channel_names, lines, fill_missing, messages)
+    values = _handle_missing(label, values, channel_names, lines, fill_missing, messages, markers)
     for index in np.flatnonzero(np.ptp(values, axis=0) == 0):
         messages.append(f"Channel '{channel_names[index]}' is constant ({values[0, index]:g}): it is scaled "
                         "with std 1 instead of 0 and stays at 0 after scaling.")
@@ -218,9 +223,12 @@ def _parse_dates(label: str, column: pd.Series, lines: np.ndarray) -> pd.Series:
     return parsed.reset_index(drop=True).astype("datetime64[ns]")
 
 
-def _numeric_channels(label: str, raw: pd.DataFrame, names: list[str], lines: np.ndarray) -> np.ndarray:
+def _numeric_channels(label: str, raw: pd.DataFrame, names: list[str],
+                      lines: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The channels as float64 (missing cells NaN), and where text markers such as "n/a" stood for missing."""
     values = np.empty((len(raw), len(names)), dtype=np.float64)
-    problems = []
+    problems: list[str] = []
+    markers: list[str] = []
     for index, name in enumerate(names):
         column = raw[name]
         if pd.api.types.is_bool_dtype(column):
@@ -229,9 +237,14 @@ def _numeric_channels(label: str, raw: pd.DataFrame, names: list[str], lines: np
         if pd.api.types.is_numeric_dtype(column):
             values[:, index] = column.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
-        converted = pd.to_numeric(column, errors="coerce")
         text = column.astype(str).str.strip()
-        bad = np.flatnonzero((converted.isna() & column.notna() & (text != "")).to_numpy())
+        marked = text.str.lower().isin(MISSING_MARKERS) & column.notna()
+        converted = pd.to_numeric(column.where(~marked), errors="coerce")
+        bad = np.flatnonzero((converted.isna() & column.notna() & (text != "") & ~marked).to_numpy())
+        where = np.flatnonzero(marked.to_numpy())
+        if where.size:
+            markers.append(f"column '{name}': {where.size} cell(s) such as {str(column.iloc[where[0]]).strip()!r} "
+                           f"(line {lines[where[0]]})")
         if bad.size:
             first = bad[0]
             problems.append(f"column '{name}' is not numeric: line {lines[first]} holds "
@@ -239,10 +252,12 @@ def _numeric_channels(label: str, raw: pd.DataFrame, names: list[str], lines: np
             continue
         values[:, index] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
     if problems:
+        marker_note = f" Also read as missing values: {'; '.join(markers[:5])}." if markers else ""
         raise DataError(f"{label}: " + "; ".join(problems[:5])
                         + (f"; and {len(problems) - 5} more column(s)" if len(problems) > 5 else "")
-                        + ". Every column except the date must hold numbers: fix those cells or remove the column.")
-    return values
+                        + ". Every column except the date must hold numbers: fix those cells or remove the column."
+                        + marker_note)
+    return values, markers
 
 
 def _cells(mask: np.ndarray, names: list[str], lines: np.ndarray) -> str:
@@ -267,19 +282,21 @@ def _check_infinite(label: str, values: np.ndarray, names: list[str], lines: np.
 
 
 def _handle_missing(label: str, values: np.ndarray, names: list[str], lines: np.ndarray,
-                    fill_missing: bool, messages: list[str]) -> np.ndarray:
+                    fill_missing: bool, messages: list[str], markers: list[str] | None = None) -> np.ndarray:
     missing = np.isnan(values)
     if not missing.any():
         return values
+    kinds = "NaN or empty cells" + (f", and text marking a missing value ({'; '.join(markers[:5])})"
+                                    if markers else "")
     empty = [names[i] for i in np.flatnonzero(missing.all(axis=0))]
     if empty:
         raise DataError(f"{label}: column(s) {_names(empty)} hold no values at all: remove them.")
     if not fill_missing:
-        raise DataError(f"{label}: {int(missing.sum())} missing value(s) (NaN or empty cells): "
+        raise DataError(f"{label}: {int(missing.sum())} missing value(s) ({kinds}): "
                         f"{_cells(missing, names, lines)}. {_FILL_HINT}")
     # In file order: each gap takes the last value before it; a leading gap takes the first value after.
     filled = pd.DataFrame(values).ffill().bfill().to_numpy()
-    messages.append(f"Filled {int(missing.sum())} missing value(s) forward (leading ones backward): "
+    messages.append(f"Filled {int(missing.sum())} missing value(s) ({kinds}) forward (leading ones backward): "
                     f"{_cells(missing, names, lines)}.")
     return filled
 

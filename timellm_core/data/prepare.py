@@ -17,6 +17,7 @@ from timellm_core.data.csv_checks import read_series_csv
 from timellm_core.data.forecast_data import ForecastData
 from timellm_core.data.frequency import guess_freq, seasonal_period
 from timellm_core.data.locate import find_dataset_file
+from timellm_core.data.markers import find_sentinels, treat_sentinels_as_missing
 from timellm_core.data.registry import DatasetSpec, get_dataset_spec, read_description
 from timellm_core.data.splits import apply_percent, check_split_lengths, fit_scaler, split_borders
 from timellm_core.data.synthetic import synthetic_frame
@@ -35,6 +36,11 @@ def prepare_data(config: DataConfig, seq_len: int, pred_len: int) -> ForecastDat
         return _m4_module().prepare_m4(config, seq_len, pred_len)
 
     frame, warnings, source = load_frame(spec, config.data_path, config.fill_missing)
+    if config.sentinels_missing:
+        found = find_sentinels(frame, [name for name in frame.columns if name != "date"])
+        if found:
+            frame, message = treat_sentinels_as_missing(frame, found)
+            warnings.append(message)
     frame, channels, target_channels, target = _order_channels(spec, frame, config, warnings)
     freq = spec.freq or guess_freq(frame["date"])
     period = spec.period or seasonal_period(freq)

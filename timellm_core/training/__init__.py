@@ -2,7 +2,8 @@
 
 Typical use from the app::
 
-    job = default_registry().start(config, backbone=cached_loader)
+    job = default_registry().start(config, process=True)   # a child process trains
+    job = default_registry().start(config, backbone=cached_loader)   # a thread of this process trains
     job.progress, job.eta_s, job.events(since=n), job.cancel()
 
 and from code::
@@ -21,6 +22,8 @@ from typing import Any
 _EXPORTS = {
     "EVENT_TYPES": "events", "TERMINAL_TYPES": "events", "make_event": "events",
     "JOBS": "job", "JobRegistry": "job", "TrainingJob": "job", "default_registry": "job",
+    "ProcessTrainingJob": "process_job", "JobProgress": "progress", "ProgressView": "progress",
+    "stop_report": "progress",
     "evaluate_run": "restore", "load_run_model": "restore",
     "RunFolder": "runs", "RunInfo": "runs", "default_runs_dir": "runs", "find_run": "runs",
     "list_runs": "runs", "load_run": "runs",

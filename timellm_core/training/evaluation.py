@@ -169,8 +169,11 @@ def _original_units(data: Any, values: np.ndarray) -> np.ndarray:
 def evaluate_batches(predict: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[Any], data: Any,
                      *, gather: Callable[[Any], Any] | None = None, collect: bool = False,
                      cancel: threading.Event | None = None,
-                     max_prediction_values: int = MAX_PREDICTION_VALUES) -> EvalResult:
+                     max_prediction_values: int = MAX_PREDICTION_VALUES,
+                     on_batch: Callable[[int], None] | None = None) -> EvalResult:
     """Run ``predict`` over batches; MSE/MAE scaled and original; optionally keep the forecasts.
+
+    ``on_batch(batches_done)`` is called after every batch (the trainer turns it into progress events).
 
     ``gather`` (``accelerator.gather_for_metrics``) joins the shards of several processes and
     drops the samples accelerate repeats to even out the last batch.
@@ -179,7 +182,7 @@ def evaluate_batches(predict: Callable[[torch.Tensor], torch.Tensor], batches: I
     kept: dict[str, list[np.ndarray]] = {"f": [], "y": [], "fo": [], "yo": [], "m": []}
     windows = collected = 0
     with torch.no_grad():
-        for batch in batches:
+        for batches_done, batch in enumerate(batches, start=1):
             check_cancel(cancel)
             x, y, mask = unpack_batch(batch)
             forecast = target_part(predict(x), y).float()
@@ -193,6 +196,8 @@ def evaluate_batches(predict: Callable[[torch.Tensor], torch.Tensor], batches: I
             scaled.add(f, t, m)
             original.add(f_original, t_original, m)
             windows += f.shape[0]
+            if on_batch is not None:
+                on_batch(batches_done)
             if collect and (collected + f.shape[0]) * int(np.prod(f.shape[1:])) <= max_prediction_values:
                 kept["f"].append(f)
                 kept["y"].append(t)

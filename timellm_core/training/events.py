@@ -5,15 +5,18 @@ the app from another thread), the run folder's ``metrics.jsonl``, and the CLI's 
 
 Types and their fields:
 
-- ``started``: epochs, steps_per_epoch, total_steps, first_epoch, windows {train, val, test}
-- ``resumed``: from_epoch (the last finished epoch), global_step
+- ``started``: epochs, steps_per_epoch, total_steps, first_epoch, windows {train, val, test}, val_batches,
+  test_batches, test_each_epoch, batch_size, eval_batch_size (the plan a progress bar needs)
+- ``resumed``: from_epoch (the last finished epoch), global_step, and the plan as in ``started``
 - ``step``: epoch, step (1-based in the epoch), global_step, total_steps, loss, lr, windows_per_s
+- ``evaluating``: epoch, split ("val" or "test"), final (the test of the best weights), batch (done so
+  far, 0 when the pass begins), batches; at most a few a second, and always the last batch
 - ``epoch``: epoch, train_loss, val_mse, val_mae, test_mse, test_mae (None when not evaluated), lr
 - ``checkpoint``: epoch, path, kind ("best" or "last"), val_mse
 - ``early_stop``: epoch, patience
 - ``finished``: test metrics (``test_mse``, ``test_mae``, ``test_mse_original``, ...)
 - ``failed``: message
-- ``cancelled``: epoch, global_step
+- ``cancelled``: epoch, global_step, epochs_done, kept_epoch (the epoch whose weights are kept, or None)
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Callable
 
 from timellm_core.safety import redact_secrets
 
-EVENT_TYPES = ("started", "resumed", "step", "epoch", "checkpoint", "early_stop", "finished", "failed",
+EVENT_TYPES = ("started", "resumed", "step", "evaluating", "epoch", "checkpoint", "early_stop", "finished", "failed",
                "cancelled")
 TERMINAL_TYPES = ("finished", "failed", "cancelled")
 

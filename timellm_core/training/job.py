@@ -1,11 +1,13 @@
-"""Background training: a ``TrainingJob`` runs a Trainer in its own daemon thread; the job, not the UI,
-owns that thread.
+"""Background training: a ``TrainingJob`` runs a Trainer in a daemon thread of this process, a
+``ProcessTrainingJob`` (``process_job.py``) in a child process of its own; the job, not the UI, owns it.
 
-Other threads (Streamlit pages polling every second) read ``status``, ``progress``, ``eta_s`` and
-``events()`` under a lock; ``cancel()`` sets a flag the trainer checks before every step and every
-evaluation batch, so it takes effect within one step.
+Both offer the same reading side: other threads (Streamlit pages polling every second) read
+``status``, ``progress``, ``eta_s``, ``view`` and ``events()`` under a lock; ``cancel()`` asks the
+trainer to stop, which it checks before every step and every evaluation batch, so it takes effect
+within one step. The thread suits code and tests that hand in their own data or model; the app
+uses the process, so that no browser session competes with training for the interpreter.
 
-One job runs at a time per process (a CPU or a small GPU has no room for two): ``JobRegistry.start``
+One job runs at a time per registry (a CPU or a small GPU has no room for two): ``JobRegistry.start``
 refuses a second one with a message naming the running job. It does not queue: a queued run that
 starts minutes later, unattended, surprises people more than a clear "busy" message.
 """
@@ -23,10 +25,13 @@ import torch
 from timellm_core.config import RunConfig
 from timellm_core.errors import TimeLLMError, TrainingError
 from timellm_core.training.events import Event, make_event
+from timellm_core.training.process_job import ProcessTrainingJob
+from timellm_core.training.progress import ACTIVE as ACTIVE_STATUSES
+from timellm_core.training.progress import JobProgress, ProgressView
 from timellm_core.training.runs import RunFolder, find_run
 from timellm_core.training.trainer import Trainer, TrainingResult
 
-ACTIVE_STATUSES = ("queued", "running")
+AnyJob = Any  # TrainingJob | ProcessTrainingJob: the same reading and control methods
 
 
 class TrainingJob:
@@ -57,9 +62,7 @@ class TrainingJob:
         self._result: TrainingResult | None = None
         self._cancel = threading.Event()
         self._done = threading.Event()
-        self._total_steps = 0
-        self._global_step = 0
-        self._rate_origin: tuple[float, int] | None = None  # (time, global step) when stepping began
+        self._progress = JobProgress()
         self.created = time.time()
         self._thread = threading.Thread(target=self._work, name=f"timellm-train-{self._run.run_id}", daemon=True)
 
@@ -99,27 +102,20 @@ class TrainingJob:
         return result.test_metrics if result is not None else None
 
     @property
-    def progress(self) -> float:
-        """Share of training steps done, 0..1 (1 only once finished)."""
+    def view(self) -> ProgressView:
+        """The phase in words, the share of the work done and the seconds left (see ``progress.py``)."""
         with self._lock:
-            if self._status == "finished":
-                return 1.0
-            if not self._total_steps:
-                return 0.0
-            return min(self._global_step / self._total_steps, 0.99)
+            return self._progress.view(self._status)
+
+    @property
+    def progress(self) -> float:
+        """Share of the work done (training steps and evaluation passes), 0..1 (1 only once finished)."""
+        return self.view.fraction
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the pace so far (evaluation time included), or None before two steps."""
-        with self._lock:
-            if self._status not in ACTIVE_STATUSES or self._rate_origin is None or not self._total_steps:
-                return None if self._status in ACTIVE_STATUSES else 0.0
-            origin_time, origin_step = self._rate_origin
-            done = self._global_step - origin_step
-            if done < 1:
-                return None
-            pace = (time.time() - origin_time) / done
-            return max(0.0, pace * (self._total_steps - self._global_step))
+        """Seconds left, evaluation passes and the final test included; None before the first timed step."""
+        return self.view.eta_s
 
     def events(self, since: int = 0) -> list[Event]:
         """A copy of the events so far (from index ``since``: poll incrementally)."""
@@ -151,14 +147,7 @@ class TrainingJob:
     def _on_event(self, event: Event) -> None:
         with self._lock:
             self._events.append(event)
-            kind = event.get("type")
-            if kind in ("started", "resumed"):
-                self._total_steps = int(event.get("total_steps") or 0)
-                self._global_step = int(event.get("global_step") or 0)
-                self._rate_origin = (event["time"], self._global_step)
-            elif kind == "step":
-                self._global_step = int(event["global_step"])
-                self._total_steps = int(event.get("total_steps") or self._total_steps)
+            self._progress.add(event)
 
     def _work(self) -> None:
         with self._lock:
@@ -202,11 +191,16 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[str, TrainingJob] = {}
-        self._latest: TrainingJob | None = None
+        self._jobs: dict[str, AnyJob] = {}
+        self._latest: AnyJob | None = None
 
-    def start(self, config: RunConfig | None = None, **options: Any) -> TrainingJob:
-        """Create and start a job (options as TrainingJob's); TrainingError if one is already running."""
+    def start(self, config: RunConfig | None = None, *, process: bool = False, **options: Any) -> AnyJob:
+        """Create and start a job; TrainingError if one is already running.
+
+        ``process=True`` trains in a child process that builds everything from the config (options as
+        ProcessTrainingJob's: what the app uses); otherwise in a thread of this process, which accepts
+        ready data, backbone and model (options as TrainingJob's).
+        """
         with self._lock:
             running = self._active_locked()
             if running is not None:
@@ -214,31 +208,31 @@ class JobRegistry:
                     f"A training run is in progress: {running.run_id} ({running.status}, "
                     f"{running.progress:.0%} done). Wait for it to finish, or stop it first (the Stop button "
                     "on the Train page, or job.cancel()), then start the new run.")
-            job = TrainingJob(config, **options)
+            job = (ProcessTrainingJob if process else TrainingJob)(config, **options)
             self._jobs[job.run_id] = job
             self._latest = job
             job.start()
             return job
 
-    def _active_locked(self) -> TrainingJob | None:
+    def _active_locked(self) -> AnyJob | None:
         for job in self._jobs.values():
             if job.is_active:
                 return job
         return None
 
-    def active(self) -> TrainingJob | None:
+    def active(self) -> AnyJob | None:
         with self._lock:
             return self._active_locked()
 
-    def latest(self) -> TrainingJob | None:
+    def latest(self) -> AnyJob | None:
         with self._lock:
             return self._latest
 
-    def get(self, run_id: str) -> TrainingJob | None:
+    def get(self, run_id: str) -> AnyJob | None:
         with self._lock:
             return self._jobs.get(run_id)
 
-    def jobs(self) -> list[TrainingJob]:
+    def jobs(self) -> list[AnyJob]:
         with self._lock:
             return list(self._jobs.values())
 

@@ -7,7 +7,12 @@ Files:
 - ``metrics.jsonl``: one event a line, each line flushed and fsync'd as it is written, so a killed
   process leaves only complete lines (a torn last line is skipped by readers and trimmed on resume);
 - ``model.safetensors`` (best trainable weights), ``checkpoint.safetensors`` (last epoch, for resume);
-- ``test_metrics.json`` and ``predictions.npz`` once the final test on the best weights has run.
+- ``test_metrics.json`` and ``predictions.npz`` once the final test on the best weights has run;
+- ``baselines.json``: naive, seasonal naive and DLinear on the run's own test windows (``timellm_core.comparison``),
+  written when an app run finishes or by ``evaluate``;
+- ``train.log``: what a training child process printed (the app's runs; read when it dies without a word);
+- ``cancel.request``: present while someone has asked the run's trainer to stop (the app's Stop button);
+  the training process checks for it a few times a second.
 
 The runs folder is ``runs/`` under the project root, or ``$TIMELLM_RUNS``, or an explicit argument.
 """
@@ -37,6 +42,9 @@ MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 TEST_METRICS_FILE = "test_metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
+LOG_FILE = "train.log"
+BASELINES_FILE = "baselines.json"
+CANCEL_FILE = "cancel.request"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, TEST_METRICS_FILE, PREDICTIONS_FILE)
 
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -251,8 +259,24 @@ class RunFolder:
     def events(self) -> list[Event]:
         return read_events(self.path / METRICS_FILE)
 
+    def request_cancel(self) -> None:
+        """Ask the process training this run to stop (it polls for the file): works from any process."""
+        try:
+            (self.path / CANCEL_FILE).touch()
+        except OSError as error:
+            raise RunError(f"Could not ask run {self.run_id} to stop ({error}).") from error
+
+    def cancel_requested(self) -> bool:
+        return (self.path / CANCEL_FILE).exists()
+
+    def clear_cancel(self) -> None:
+        (self.path / CANCEL_FILE).unlink(missing_ok=True)
+
     def write_test_metrics(self, metrics: dict[str, Any]) -> None:
         _write_json_atomic(self.path / TEST_METRICS_FILE, json_safe(metrics))
+
+    def write_baselines(self, values: dict[str, Any]) -> None:
+        _write_json_atomic(self.path / BASELINES_FILE, json_safe(values))
 
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
         _write_atomic(self.path / PREDICTIONS_FILE, lambda handle: np.savez_compressed(handle, **arrays), mode="wb")
@@ -281,6 +305,7 @@ class RunInfo:
     dataset: dict[str, Any] | None
     events: list[Event] = field(default_factory=list)
     test_metrics: dict[str, Any] | None = None
+    baselines: dict[str, Any] | None = None  # baselines.json: the simple forecasters on the same test windows
     has_model: bool = False
     has_checkpoint: bool = False
     has_predictions: bool = False
@@ -362,11 +387,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
             test_metrics = _read_json(path / TEST_METRICS_FILE)
         except RunError as error:
             problem = str(error)
+    baselines = None
+    if (path / BASELINES_FILE).is_file():
+        try:
+            baselines = _read_json(path / BASELINES_FILE)
+        except RunError as error:
+            problem = str(error)
     failed = last_of_type(events, "failed")
     return RunInfo(
         run_id=path.name, path=path.resolve(), status=_derive_status(info, events), created=info.get("created"),
         updated=info.get("updated"), config=config, config_dict=info.get("config") or {},
         backbone=info.get("backbone"), dataset=info.get("dataset"), events=events, test_metrics=test_metrics,
+        baselines=baselines if isinstance(baselines, dict) else None,
         has_model=(path / MODEL_FILE).is_file(), has_checkpoint=(path / CHECKPOINT_FILE).is_file(),
         has_predictions=(path / PREDICTIONS_FILE).is_file(),
         error=failed.get("message") if failed else None, problem=problem)

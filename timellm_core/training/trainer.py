@@ -39,6 +39,9 @@ from timellm_core.training.results import (
 from timellm_core.training.runs import CHECKPOINT_FILE, MODEL_FILE, RunFolder
 
 
+EVALUATION_EVENT_INTERVAL_S = 0.5  # progress events during an evaluation pass, at most this often
+
+
 @dataclass
 class TrainingResult:
     """How a run ended; ``test_metrics`` only when it finished."""
@@ -134,7 +137,9 @@ class Trainer:
             self._set_status("finished")
             return result
         except (Cancelled, KeyboardInterrupt) as interruption:
-            self.emit("cancelled", epoch=self.progress.epoch, global_step=self.progress.global_step)
+            kept = self._stopper_best() if self.best_state is not None else None
+            self.emit("cancelled", epoch=self.progress.epoch, global_step=self.progress.global_step,
+                      epochs_done=self._epochs_done(), kept_epoch=kept)
             self._set_status("cancelled")
             if isinstance(interruption, KeyboardInterrupt):
                 raise
@@ -227,6 +232,10 @@ class Trainer:
         self.progress.total_steps = int(training.train_epochs) * self.steps_per_epoch
         self.windows = {split: _window_count(self.data, split) for split in ("train", "val", "test")}
         self.windows_used = {"train": len(train_set), "val": len(val_set), "test": len(test_set)}
+        # What a progress bar needs to count evaluation passes as work, not only training steps.
+        self.plan = {"val_batches": len(self.val_loader) if self.val_loader is not None else 0,
+                     "test_batches": len(self.test_loader), "test_each_epoch": bool(training.test_each_epoch),
+                     "batch_size": int(training.batch_size), "eval_batch_size": int(training.eval_batch_size)}
         if self.resume:
             self._restore()
         else:
@@ -235,7 +244,8 @@ class Trainer:
             self.emit("started", epochs=int(training.train_epochs), steps_per_epoch=self.steps_per_epoch,
                       total_steps=self.progress.total_steps, first_epoch=1, windows=self.windows,
                       windows_used=self.windows_used, device=str(self.accelerator.device),
-                      processes=self.accelerator.num_processes, mixed_precision=training.mixed_precision)
+                      processes=self.accelerator.num_processes, mixed_precision=training.mixed_precision,
+                      **self.plan)
 
     def _unwrapped(self) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.wrapped_model)
@@ -276,7 +286,8 @@ class Trainer:
             self.run_folder.rewrite_events(events_up_to_checkpoint(self.run_folder.events(), epoch))
         self.emit("resumed", from_epoch=epoch, global_step=self.progress.global_step,
                   epochs=int(self.config.training.train_epochs), steps_per_epoch=self.steps_per_epoch,
-                  total_steps=self.progress.total_steps, windows=self.windows, windows_used=self.windows_used)
+                  total_steps=self.progress.total_steps, windows=self.windows, windows_used=self.windows_used,
+                  **self.plan)
 
     def _epochs_done(self) -> int:
         return self.progress.epoch if self.progress.step == 0 else self.progress.epoch - 1
@@ -336,8 +347,9 @@ class Trainer:
                       windows_per_s=x.shape[0] * accelerator.num_processes / elapsed)
         progress.where = f"evaluating epoch {epoch}"
         train_loss = float(np.mean(losses)) if losses else float("nan")
-        val = self._evaluate(self.val_loader) if self.val_loader is not None else None
-        test = self._evaluate(self.test_loader) if self.config.training.test_each_epoch else None
+        val = self._evaluate(self.val_loader, split="val", epoch=epoch) if self.val_loader is not None else None
+        test = (self._evaluate(self.test_loader, split="test", epoch=epoch)
+                if self.config.training.test_each_epoch else None)
         # Without validation windows the training loss decides what "best" means.
         score = val.mse if val is not None else train_loss
         improved = self.stopper.update(score, epoch)
@@ -353,14 +365,29 @@ class Trainer:
         if self.stopper.stopped:
             self.emit("early_stop", epoch=epoch, patience=self.stopper.patience, best_epoch=self.stopper.best_epoch)
 
-    def _evaluate(self, loader: Any, collect: bool = False) -> EvalResult:
+    def _evaluate(self, loader: Any, *, split: str, epoch: int, collect: bool = False, final: bool = False
+                  ) -> EvalResult:
         model = self.wrapped_model
         model.eval()
+        report = self._evaluation_reporter(split, epoch, len(loader), final)
+        report(0)
         try:
             return evaluate_batches(model, loader, self.data, gather=self.accelerator.gather_for_metrics,
-                                    collect=collect, cancel=self.cancel)
+                                    collect=collect, cancel=self.cancel, on_batch=report)
         finally:
             model.train()
+
+    def _evaluation_reporter(self, split: str, epoch: int, batches: int, final: bool) -> Any:
+        """``report(batches_done)``: an ``evaluating`` event at the start, the end, and at most every half second."""
+        last = {"time": 0.0}
+
+        def report(done: int) -> None:
+            now = time.perf_counter()
+            if done in (0, batches) or now - last["time"] >= EVALUATION_EVENT_INTERVAL_S:
+                last["time"] = now
+                self.emit("evaluating", epoch=epoch, split=split, final=final, batch=done, batches=batches)
+
+        return report
 
     def _save_checkpoints(self, epoch: int, improved: bool, val_mse: float | None) -> None:
         if not self.is_main or self.run_folder is None:
@@ -381,7 +408,7 @@ class Trainer:
         self.progress.where = "the final test"
         if self.best_state is not None:
             self._unwrapped().load_trainable_state_dict(self.best_state)
-        result = self._evaluate(self.test_loader, collect=True)
+        result = self._evaluate(self.test_loader, split="test", epoch=self.progress.epoch, collect=True, final=True)
         metrics = build_test_metrics(result, self.windows["test"], self.stopper, self._epochs_done())
         metrics.update(extra_test_metrics(self.data, result, self.test_indices))
         if self.is_main and self.run_folder is not None:

@@ -1,0 +1,43 @@
+"""A finished run next to naive, seasonal naive and DLinear on its own test windows: a sentence, a
+table and a bar chart, read from the run folder's baselines.json (the Train and Forecast pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pages import _charts as charts
+from pages import _jobs as jobs
+from pages import _shared as shared
+
+
+def render_comparison(info: Any, key: str) -> None:
+    """The comparison of run ``info`` (a RunInfo); a button computes it for runs that lack it."""
+    from timellm_core.comparison import compare_run, comparison_rows, comparison_sentence
+
+    if not info.test_metrics:
+        return
+    st.markdown("**Against simple forecasters on the same test windows**")
+    if info.baselines is None:
+        st.caption("This run has not been compared with the baselines yet (runs trained from the terminal are "
+                   "compared on request; it takes a few seconds, once).")
+        if st.button("Compare with naive, seasonal naive and DLinear", key=f"{key}_compare"):
+            with shared.core_errors(), st.spinner("Scoring the baselines on the run's test windows ..."):
+                compare_run(info.path)
+            jobs.refresh_runs()
+            st.rerun()
+        return
+    rows = comparison_rows(info.test_metrics, info.baselines)
+    st.markdown(comparison_sentence(rows))
+    table, chart = st.columns([2, 3])
+    with table:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
+        windows = info.test_metrics.get("test_windows")
+        st.caption(f"Scaled space unless marked; {windows} test windows, the same for every row. DLinear is "
+                   "fitted on the run's own training windows.")
+    with chart:
+        st.plotly_chart(charts.comparison_bars([r["forecaster"] for r in rows], [r["MSE"] for r in rows],
+                                               "test MSE (scaled)", "Test MSE: this run and the baselines"),
+                        key=f"{key}_chart")
