@@ -123,6 +123,14 @@ def _write_llama_gguf(path, model):
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_block_count(config.num_hidden_layers)
     writer.add_embedding_length(config.hidden_size)
+    # What transformers needs to build the config from the file alone.
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(config.rope_parameters["rope_theta"])
+    writer.add_vocab_size(config.vocab_size)
     for key, value in model.state_dict().items():
         array = value.numpy().astype(np.float32)
         if key.startswith("layers."):
@@ -175,3 +183,26 @@ def test_a_pad_token_past_the_embedding_table_is_replaced_by_one_inside(llama_fo
                                 return_tensors="pt")
     assert int(padded["input_ids"].max()) < rows
     backbone.model(**padded)  # the embedding lookup no longer fails
+
+
+def test_a_gguf_file_loads_in_4bit_through_its_kept_layers(tmp_path):
+    """Any GGUF works with 4-bit (de-quantised, then NF4), and only the kept layers are read."""
+    from timellm_core.backbones import loading
+    from timellm_core.backbones.catalogue import resolve_backbone_spec
+    from timellm_core.backbones.quantization import count_quantized_linear
+
+    model = build_tiny_model("tiny-llama")
+    path = tmp_path / "tiny-llama.gguf"
+    _write_llama_gguf(path, model)
+    spec = resolve_backbone_spec(str(path))
+    source = loading.WeightsSource(path.parent, path.name, str(path))
+    for four_bit in (False, True):
+        config = BackboneConfig(name=str(path), llm_layers=2, load_in_4bit=four_bit)
+        loaded = loading._from_pretrained(spec, source, config, torch.device("cpu"), torch.float32, "sdpa")
+        assert len(loaded.layers) == 2 and count_quantized_linear(loaded) == (14 if four_bit else 0)
+        assert torch.equal(loaded.get_input_embeddings().weight, model.embed_tokens.weight)
+        with torch.no_grad():
+            assert torch.isfinite(loaded(input_ids=torch.tensor([[1, 5, 9, 200]])).last_hidden_state).all()
+    with pytest.raises(BackboneError, match="Use llm_dim=128"):
+        loading._from_pretrained(spec, source, BackboneConfig(name=str(path), llm_layers=2, llm_dim=896),
+                                 torch.device("cpu"), torch.float32, "sdpa")
