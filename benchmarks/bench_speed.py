@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from timellm_core.model.benchmark import BenchSettings, _in_subprocess, run_benchmark  # noqa: E402
+from timellm_core.model.benchmark import BenchSettings, _in_subprocess, machine_facts, run_benchmark  # noqa: E402
 from timellm_core.model.benchmark_report import to_markdown  # noqa: E402
 
 
@@ -56,8 +56,11 @@ def retrace_real() -> int:
     settings = BenchSettings(**results["settings"])
     before = os.getloadavg()[0]
     entry = _in_subprocess("trace", settings, "smollm2-135m")
-    entry["remeasured"] = (f"{time.strftime('%Y-%m-%d')}, after the fix of SmolLM2's input embeddings; "
-                           f"1-minute load average {before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else None
+    entry["remeasured"] = (f"{time.strftime('%Y-%m-%d')}, after the fix of SmolLM2's input embeddings, on "
+                           f"{machine_facts()['cpu']} {'with' if bf16 else 'without'} AVX512-BF16 (not necessarily "
+                           "the machine of the rest of this file); 1-minute load average "
+                           f"{before:.1f} before, {os.getloadavg()[0]:.1f} after")
     results["trace_forward_one_window"] = [
         e for e in results["trace_forward_one_window"] if not str(e["backbone"]).startswith("smollm2-135m")] + [entry]
     (HERE / "results_speed.json").write_text(json.dumps(results, indent=2) + "\n")
