@@ -79,7 +79,7 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, steps: int) -> d
         optimizer.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
     plan = plan_memory(backbone, layers, "4bit" if four_bit else "fp32", config, batch_size=batch, n_channels=7,
-                       prompt_tokens=prompt_tokens, compute_dtype_bytes=4)
+                       prompt_tokens=prompt_tokens, compute_dtype_bytes=4, optimize=config.optimize)
     trainable = sum(p.numel() for p in model.trainable_parameters())
     result.update({
         "trainable_params": trainable, "prompt_tokens": prompt_tokens, "step_s": times[-1], "steps": steps,
@@ -137,7 +137,12 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, batch: int, step
             f"| {_g(plan['frozen_weight_bytes'])} | {row['linear4bit']} | {row['trainable_params'] / 1e6:.1f} M "
             f"| {_g(row['saved_for_backward_bytes'])} | {_g(plan['activation_bytes'])} | {row['step_s']:.1f} "
             f"| {_g(row['peak_rss_bytes'])} | {_g(plan['total_bytes'])} |")
-    lines += ["", "## Loading K of N layers (qwen2.5-0.5b, fp32, from its converted folder)", "",
+    lines += ["", "Planner columns: the exact path's plan (the path that ran). Peak RSS is the process's "
+              "high-water mark, so it also holds the allocator's transient buffers that the planner does not "
+              "count; the planner's total is what must be kept.", "",
+              "## Loading K of N layers (qwen2.5-0.5b, fp32, from its converted folder)", "",
+              "The converted weights are memory-mapped from their safetensors file, so resident memory after "
+              "the load stays low until the weights are used; weight bytes are what the layers hold.", "",
               "| layers kept | load (s) | weight bytes (GiB) | peak RSS after load (GiB) |",
               "| ---: | ---: | ---: | ---: |"]
     for row in loads:
