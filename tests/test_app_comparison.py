@@ -10,19 +10,11 @@ import time
 import pytest
 
 from test_app_support import (  # noqa: F401 (fixtures)
-    app_env, assert_clean, frame_with, open_page, plotly_specs, start_app, texts, tiny_run_config, train_tiny_run)
+    app_env, assert_clean, frame_with, no_job_running, open_page, plotly_specs, start_app, texts, tiny_run_config,
+    train_tiny_run)
 from timellm_core.comparison import compare_run
 from timellm_core.training import default_registry
 from timellm_core.training.runs import load_run
-
-
-@pytest.fixture(autouse=True)
-def no_job_running():
-    yield
-    for job in default_registry().jobs():
-        if job.is_active:
-            job.cancel()
-            job.wait(120)
 
 
 def _chart(at, title: str) -> dict:

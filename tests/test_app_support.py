@@ -65,6 +65,20 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield runs
 
 
+@pytest.fixture(autouse=True)
+def no_job_running() -> Iterator[None]:
+    """Tests share the process-wide job registry: never leave a job running for the next test.
+
+    Autouse in every module that imports it by name (the Train and comparison page tests)."""
+    yield
+    from timellm_core.training import default_registry
+
+    for job in default_registry().jobs():
+        if job.is_active:
+            job.cancel()
+            job.wait(120)
+
+
 def start_app(**state: Any) -> AppTest:
     """Run app.py once (the Home page), then set session state for the next run."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from test_app_support import (  # noqa: F401 (fixtures)
-    app_env, assert_clean, frame_with, open_page, plotly_specs, start_app, texts, train_tiny_run, tiny_run_config)
+    app_env, assert_clean, frame_with, no_job_running, open_page, plotly_specs, start_app, texts, train_tiny_run,
+    tiny_run_config)
 from timellm_core.training import default_registry
 
 SMALL = dict(seq_len=32, pred_len=8, patch_len=8, stride=4, d_model=8, d_ff=16, n_heads=2, num_prototypes=20,
@@ -24,16 +25,6 @@ def _fill_form(at, **values):
 
 def _wait_for(job, timeout_s: float = 240.0) -> None:
     assert job.wait(timeout_s), f"job {job.run_id} still {job.status} after {timeout_s} s"
-
-
-@pytest.fixture(autouse=True)
-def no_job_running():
-    """Tests share the process-wide registry: never leave a job running for the next test."""
-    yield
-    for job in default_registry().jobs():
-        if job.is_active:
-            job.cancel()
-            job.wait(120)
 
 
 def test_start_a_run_from_the_form_and_watch_it_finish(app_env):
