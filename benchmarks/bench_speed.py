@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_speed.py [--steps 5]
 
-Same measurements as ``python -m timellm_core bench`` (see timellm_core/model/benchmark.py); this
+Same measurements as ``python -m timellm_core bench`` (see timellm_core/benchmarking/speed.py); this
 script only saves them next to itself. Timings on a shared machine are noisy: the report states the
 load average before and after, and speed-ups are ratios measured in the same run.
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from timellm_core.model.benchmark import BenchSettings, _in_subprocess, machine_facts, run_benchmark  # noqa: E402
-from timellm_core.model.benchmark_report import to_markdown  # noqa: E402
+from timellm_core.benchmarking.speed import BenchSettings, _in_subprocess, machine_facts, run_benchmark  # noqa: E402
+from timellm_core.benchmarking.report import to_markdown  # noqa: E402
+from timellm_core.machine import cpu_has_bf16_instructions  # noqa: E402
 
 
 def main() -> int:
@@ -56,7 +57,7 @@ def retrace_real() -> int:
     settings = BenchSettings(**results["settings"])
     before = os.getloadavg()[0]
     entry = _in_subprocess("trace", settings, "smollm2-135m")
-    bf16 = "avx512_bf16" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else None
+    bf16 = cpu_has_bf16_instructions()
     entry["remeasured"] = (f"{time.strftime('%Y-%m-%d')}, after the fix of SmolLM2's input embeddings, on "
                            f"{machine_facts()['cpu']} {'with' if bf16 else 'without'} AVX512-BF16 (not necessarily "
                            "the machine of the rest of this file); 1-minute load average "

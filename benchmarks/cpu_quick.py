@@ -33,7 +33,7 @@ BUDGET_S = 300
 
 
 def _cpu_name() -> str:
-    from timellm_core.model.benchmark import machine_facts
+    from timellm_core.benchmarking.speed import machine_facts
 
     return machine_facts()["cpu"]
 

@@ -24,7 +24,7 @@ from timellm_core.backbones import load_backbone  # noqa: E402
 from timellm_core.config import BackboneConfig, DataConfig, TimeLLMConfig  # noqa: E402
 from timellm_core.data import prepare_data  # noqa: E402
 from timellm_core.model import TimeLLM  # noqa: E402
-from timellm_core.model.benchmark import time_traced_forward  # noqa: E402
+from timellm_core.benchmarking.speed import time_traced_forward  # noqa: E402
 
 REPEATS = 5
 

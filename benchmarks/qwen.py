@@ -101,7 +101,7 @@ def in_fresh_process(*args: str) -> dict:
 
 
 def cpu_name() -> str:
-    from timellm_core.model.benchmark import machine_facts
+    from timellm_core.benchmarking.speed import machine_facts
 
     return machine_facts()["cpu"]
 

@@ -1,4 +1,4 @@
-"""Plotly figures shared by the pages. Inputs are plain arrays and frames from timellm_core.inspect."""
+"""Plotly figures shared by the pages. Inputs are plain arrays and frames from timellm_core.inspection."""
 
 from __future__ import annotations
 
@@ -314,8 +314,8 @@ def highlighted_prompt(segments: Sequence) -> str:
     parts = []
     for segment in segments:
         text = _esc(segment.text)
-        if segment.label:
-            colour = STAT_COLOURS.get(segment.label, "#e5e7eb")
+        colour = STAT_COLOURS.get(segment.label) if segment.label else None  # the statistics and lengths
+        if colour:
             parts.append(f'<mark title="{segment.label}" style="background:{colour};padding:0 2px;'
                          f'border-radius:3px">{text}</mark>')
         else:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from pages import _charts as charts
 from timellm_core import metrics as m4_metrics
-from timellm_core.inspect import forecast_table
+from timellm_core.inspection import forecast_table
 
 _BENCHMARKS = ("naive", "seasonal_naive", "naive2")
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+import torch
 
 from pages import _shared as shared
 from timellm_core.backbones import CATALOGUE, is_available
 from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
+from timellm_core.errors import TimeLLMError
+from timellm_core.llm.precision import choose_fast_precision
 
 PREFIX = "train_form_"
 PRESET_KEY = "train_preset"
@@ -106,11 +109,11 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
                                         help="Draws the test MSE per epoch next to train and validation (as the "
                                              "reference does). Off saves time; the final test on the best weights "
                                              "always runs.")
-        fast = c[1].checkbox("Fast mode (bf16)", value=bool(model.fast), key=PREFIX + "fast",
-                             help="bfloat16 compute and compact prompt numbers (prompt_style is then compact): "
-                                  "training steps about 2x quicker than the default exact path on the benchmark "
-                                  "CPU. The forecast changes slightly. Off: float32, the same numbers as the "
-                                  "reference computation.")
+        fast = c[1].checkbox("Fast mode", value=bool(model.fast), key=PREFIX + "fast",
+                             help="Compact prompt numbers (prompt_style is then compact), no MLP recomputation "
+                                  "and, where this machine multiplies bfloat16 faster than float32, bf16 compute "
+                                  f"(here: {fast_precision_here()}). The forecast changes slightly. Off: the "
+                                  "exact path, the same numbers as the reference computation.")
         pressed = st.form_submit_button(start_label, type="primary", disabled=disabled)
     if not pressed:
         return None
@@ -136,3 +139,13 @@ def settings_summary(config: RunConfig) -> dict[str, Any]:
     return {"seq_len": m.seq_len, "pred_len": m.pred_len, "llm_mode": m.llm_mode,
             "llm_layers": config.backbone.llm_layers, "d_model": m.d_model, "d_ff": m.d_ff, "S": m.num_prototypes,
             "epochs": t.train_epochs, "lr": t.learning_rate, "fast": bool(m.fast)}
+
+
+@st.cache_resource(show_spinner=False)
+def fast_precision_here() -> str:
+    """The fast path's precision on this server's device, and why (a probe, measured once per machine)."""
+    try:
+        precision = choose_fast_precision("cuda" if torch.cuda.is_available() else "cpu")
+    except TimeLLMError as error:  # e.g. a wrong TIMELLM_FAST_PRECISION: say so, keep the form
+        return f"unknown ({error})"
+    return f"{precision.name}, {precision.reason}"

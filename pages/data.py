@@ -13,7 +13,7 @@ from pages import _charts as charts
 from pages import _shared as shared
 from pages._readiness import bytes_progress, run_with_progress
 from timellm_core.errors import TimeLLMError
-from timellm_core.inspect import channel_statistics, downsample_for_plot
+from timellm_core.inspection import channel_statistics, downsample_for_plot
 from timellm_core.safety import confine, safe_file_name
 
 MAX_POINTS = 2000  # per channel; more makes the browser slow without showing more

@@ -12,7 +12,7 @@ from pages import _charts as charts
 from pages import _shared as shared
 from pages._comparison import render_comparison
 from pages._model import inspected
-from timellm_core.inspect import errors_per_step, forecast_table
+from timellm_core.inspection import errors_per_step, forecast_table
 
 st.title("Forecast")
 target = inspected(need_run=True)

@@ -9,7 +9,7 @@ from pages import _jobs as jobs
 from pages import _shared as shared
 from pages._readiness import render_readiness
 from timellm_core.errors import TimeLLMError
-from timellm_core.inspect import pipeline_stages
+from timellm_core.inspection import pipeline_stages
 
 st.title("Time-LLM explorer")
 st.markdown(

@@ -9,7 +9,7 @@ from pages import _charts as charts
 from pages import _shared as shared
 from pages._model import inspected, window_trace
 from pages._window import pick_window, raw_window
-from timellm_core.inspect import patch_spans
+from timellm_core.inspection import patch_spans
 
 st.title("Patches")
 st.markdown("Time-LLM reads a window of T steps per channel. It first normalises the window (RevIN: subtract "

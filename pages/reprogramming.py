@@ -10,7 +10,7 @@ import streamlit as st
 from pages import _charts as charts
 from pages._model import inspected, window_trace
 from pages._window import pick_window
-from timellm_core.inspect import attention_entropy, patch_top_prototypes, prompt_segments, top_prototypes
+from timellm_core.inspection import attention_entropy, patch_top_prototypes, top_prototypes
 from timellm_core.model import prototype_words as words
 
 st.title("Prompt & reprogramming")
@@ -43,7 +43,7 @@ else:
     columns[0].metric("Prompt tokens", len(token_ids))
     columns[1].metric("Patch positions", patches)
     columns[2].metric("LLM sequence", len(token_ids) + patches, help="Prompt tokens, then the reprogrammed patches.")
-    st.html(charts.highlighted_prompt(prompt_segments(prompt)))
+    st.html(charts.highlighted_prompt(model.prompt_builder.segments(trace.statistics, row)))
     st.caption(f"Exactly as fed to {model.backbone.spec.name} ({model.prompt_style} style). Highlighted: "
                "min, max and median (of the normalised window), trend, top lags (autocorrelation), and the lengths.")
     statistics = trace.statistics

@@ -11,7 +11,7 @@ from pages import _shared as shared
 from pages._comparison import render_comparison
 from pages._train_form import render_form, render_presets, settings_summary
 from timellm_core.errors import TimeLLMError
-from timellm_core.inspect import epoch_boundaries, epoch_losses, step_losses
+from timellm_core.inspection import epoch_boundaries, epoch_losses, step_losses
 
 MY_JOB = shared.MY_JOB  # run id of the job this session started
 POLL_SECONDS = 2.0  # every poll costs the server (and each browser) a redraw, on the machine that trains
@@ -185,6 +185,8 @@ for run in runs:
            "status": info.status, "dataset": info.config.data.name if info.config else "",
            "backbone": info.config.backbone.name if info.config else ""}
     row.update(settings_summary(info.config) if info.config is not None else {})
+    if row.get("fast") and info.fast_precision:  # which precision the fast path ran in, and why
+        row["fast"] = f"{info.fast_precision.get('name')}: {info.fast_precision.get('reason')}"
     row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")

@@ -13,10 +13,10 @@ from timellm_core.data.m4 import (
     load_m4,
     m4_fetch_targets,
     m4_pattern,
-    prepare_m4,
     read_m4_csv,
     read_m4_description,
 )
+from timellm_core.data.m4_windows import prepare_m4
 from timellm_core.errors import ConfigError, DataError
 from timellm_core.metrics import naive2_forecast
 

@@ -200,7 +200,8 @@ def test_fast_mode_runs_close_to_the_exact_path():
     assert fast.reprogramming.query_projection.weight.grad.abs().sum() > 0
 
 
-def test_fast_mode_runs_the_llm_on_bf16_copies_made_once_and_leaves_the_backbone_alone():
+def test_fast_mode_runs_the_llm_on_bf16_copies_made_once_and_leaves_the_backbone_alone(monkeypatch):
+    monkeypatch.setenv("TIMELLM_FAST_PRECISION", "bf16")  # what the probe picks on a CPU with fast bf16
     backbone = tiny("tiny-llama")
     fast = TimeLLM(config(fast=True), backbone, description="d").train()
     weights_before = {name: p.detach().clone() for name, p in backbone.model.named_parameters()}
@@ -214,9 +215,9 @@ def test_fast_mode_runs_the_llm_on_bf16_copies_made_once_and_leaves_the_backbone
     assert runner._lowered is first_copy  # memoised, not rebuilt per step
     assert all(p.dtype == torch.float32 and torch.equal(p, weights_before[name])
                for name, p in backbone.model.named_parameters())  # the shared backbone is untouched
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert runner.word_embeddings().dtype == torch.bfloat16
-    assert runner.word_embeddings().dtype == torch.float32  # outside the fast path: the backbone's own table
+    assert runner.word_embeddings().dtype == torch.bfloat16  # the fast runner's own copy
+    exact_runner = TimeLLM(config(), backbone, description="d").llm_runner
+    assert exact_runner.word_embeddings().dtype == torch.float32  # the exact path: the backbone's own table
 
 
 def test_exact_training_forward_keeps_neither_the_mlp_intermediates_nor_the_prototype_map():
@@ -236,7 +237,8 @@ def test_exact_training_forward_keeps_neither_the_mlp_intermediates_nor_the_prot
 
 
 @pytest.mark.parametrize("backbone_name", ["tiny-gpt2", "tiny-bert", "tiny-qwen2"])
-def test_fast_mode_runs_every_family_on_bf16_copies(backbone_name):
+def test_fast_mode_runs_every_family_on_bf16_copies(backbone_name, monkeypatch):
+    monkeypatch.setenv("TIMELLM_FAST_PRECISION", "bf16")
     fast = TimeLLM(config(fast=True), tiny(backbone_name), description="d").train()
     forecast = fast(windows())
     assert forecast.dtype == torch.float32 and torch.isfinite(forecast).all()

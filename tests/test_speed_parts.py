@@ -9,9 +9,9 @@ from timellm_core.backbones import load_backbone
 from timellm_core.config import BackboneConfig, TimeLLMConfig
 from timellm_core.model import TimeLLM
 from timellm_core.model import prototype_attention
-from timellm_core.model.benchmark import max_relative_difference
-from timellm_core.model.benchmark_report import PATHS, targets, to_markdown
-from timellm_core.model.grouped_attention import grouped_sdpa_attention
+from timellm_core.benchmarking.speed import max_relative_difference
+from timellm_core.benchmarking.report import PATHS, targets, to_markdown
+from timellm_core.llm.grouped_attention import grouped_sdpa_attention
 
 
 class _Grouped(torch.nn.Module):
@@ -180,7 +180,7 @@ def test_adam_is_fused_on_the_cpu_and_falls_back_for_what_torch_cannot_fuse():
 
 
 def test_lighter_gated_mlps_swap_only_frozen_llama_mlps_and_restore_them():
-    from timellm_core.model.gated_mlp import is_gated_silu_mlp, lighter_gated_mlps
+    from timellm_core.llm.gated_mlp import is_gated_silu_mlp, lighter_gated_mlps
 
     backbone = load_backbone(BackboneConfig(name="tiny-llama", llm_layers=2), device="cpu")
     model = backbone.model

@@ -58,6 +58,12 @@ class BackboneConfig:
             raise ConfigError(f"llm_dim must be positive, not {self.llm_dim}.")
 
 
+def patch_count(seq_len: int, patch_len: int, stride: int) -> int:
+    """P = int((T - patch_len) / stride + 2) for a series of T steps: the model pads ``stride`` copies
+    of the last value, which adds one patch to the int((T - patch_len) / stride) + 1 that fit."""
+    return int((seq_len - patch_len) / stride + 2)
+
+
 @dataclass
 class TimeLLMConfig:
     """The Time-LLM model around the backbone (names follow the reference's flags)."""
@@ -81,8 +87,8 @@ class TimeLLMConfig:
 
     @property
     def patch_count(self) -> int:
-        """P = int((T - patch_len) / stride + 2): the padded end adds one patch."""
-        return int((self.seq_len - self.patch_len) / self.stride + 2)
+        """P, the number of patches of an input window (see ``patch_count``)."""
+        return patch_count(self.seq_len, self.patch_len, self.stride)
 
     def validate(self) -> None:
         for name in ("seq_len", "pred_len", "patch_len", "stride", "d_model", "d_ff", "n_heads",

@@ -217,15 +217,3 @@ def benchmark_table(insamples: Sequence[np.ndarray], truths, m: int) -> dict[str
     forecasts = benchmark_forecasts(insamples, truths.shape[1], m)
     naive2 = score_forecasts(forecasts["naive2"], truths, insamples, m)
     return {name: score_forecasts(values, truths, insamples, m, naive2) for name, values in forecasts.items()}
-
-
-def m4_benchmark_table(pattern: str) -> dict[str, dict[str, float]]:
-    """Naive, seasonal naive and Naive2 scored on every series of one M4 pattern (files must exist).
-
-    Returns ``{"naive": {"smape", "mase", "owa"}, "seasonal_naive": {...}, "naive2": {...}}``.
-    """
-    # Imported here: the data layer imports this module, and metrics must stay usable without it.
-    from timellm_core.data.m4 import load_m4
-
-    series = load_m4(pattern)
-    return benchmark_table(series.train, series.test_matrix(), series.meta.frequency)

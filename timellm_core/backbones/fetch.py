@@ -25,6 +25,7 @@ from timellm_core.backbones.base import BackboneSpec
 from timellm_core.backbones.catalogue import (
     CATALOGUE, REFERENCE_NAMES, base_models_dir, local_path, resolve_backbone_spec)
 from timellm_core.backbones.conversion import convert_gguf_folder, repair_converted_folder
+from timellm_core.backbones.gguf_header import read_gguf_header
 from timellm_core.errors import BackboneError
 
 ProgressCallback = Callable[[str, "float | None"], None]  # (message, fraction done or None)
@@ -148,7 +149,6 @@ def assemble_split_gguf(spec: BackboneSpec, work: Path, progress: ProgressCallba
     """
     import hashlib
 
-    from timellm_core.backbones.gguf_header import read_gguf_header
 
     split = spec.split_gguf
     assert split is not None

@@ -17,7 +17,7 @@ What is counted (and what is not):
   log-sum-exp), ``L`` (the padding mask) and, with eager attention, ``H*L`` (probabilities); norm
   inputs are float32 even in bf16. Plus the reprogramming attention (softmax output, dropout mask
   and output: B*N*H*P*S) and the output head's input. On this project's exact path (``optimize``)
-  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``model/gated_mlp.py``) and
+  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``llm/gated_mlp.py``) and
   the reprogramming keeps only its one-byte dropout mask of that size plus Q, K and V
   (``model/prototype_attention.py``). These formulas were read off
   ``torch.autograd.graph.saved_tensors_hooks`` on the tiny backbones (test_backbones_memory.py
@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from timellm_core.backbones.base import Backbone, BackboneSpec
+from timellm_core.backbones.catalogue import CATALOGUE
 from timellm_core.config import TimeLLMConfig
 from timellm_core.errors import BackboneError
 
@@ -282,8 +283,6 @@ SEED_SETTINGS = {"batch_size": 8, "n_channels": 7, "seq_len": 512, "d_model": 32
 
 def qwen_seed_table(layer_choices: tuple[int, ...] = (36, 12, 6), batch_sizes: tuple[int, ...] = (8, 1)) -> list[MemoryPlan]:
     """Plans for Qwen 2.5 3B in 4-bit (bf16 compute, a GPU) at the seed's settings: training and inference."""
-    from timellm_core.backbones.catalogue import CATALOGUE
-
     spec = CATALOGUE["qwen2.5-3b"]
     config = TimeLLMConfig(seq_len=SEED_SETTINGS["seq_len"], d_model=SEED_SETTINGS["d_model"],
                            d_ff=SEED_SETTINGS["d_ff"])

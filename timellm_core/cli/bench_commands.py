@@ -1,4 +1,4 @@
-"""``bench``: speed and memory of the unoptimised, exact and fast paths (see timellm_core/model/benchmark.py)."""
+"""``bench``: speed and memory of the unoptimised, exact and fast paths (see timellm_core/benchmarking/speed.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from timellm_core.errors import ConfigError
-    from timellm_core.model.benchmark import BenchSettings, run_benchmark
+    from timellm_core.benchmarking.speed import BenchSettings, run_benchmark
 
     if args.steps < 1 or args.rounds < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
         raise ConfigError("--steps, --rounds and --threads must be at least 1, and --warmup at least 0.")
@@ -50,6 +50,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 def format_results(results: dict[str, Any]) -> str:
     """A plain-text table of the benchmark results."""
-    from timellm_core.model.benchmark_report import to_markdown
+    from timellm_core.benchmarking.report import to_markdown
 
     return to_markdown(results)

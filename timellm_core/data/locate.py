@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from timellm_core.data.m4_patterns import m4_fetch_targets
 from timellm_core.data.registry import PROJECT_ROOT, DatasetSpec, get_dataset_spec
 from timellm_core.errors import DataError
 
@@ -84,9 +85,7 @@ def plan_fetch(name: str, pattern: str | None = None,
     """The files ``fetch_dataset`` would handle, with those already on disk marked."""
     spec = get_dataset_spec(name)
     if spec.kind == "m4":
-        # M4 has a train and a test file per seasonal pattern; its module knows them.
-        from timellm_core.data.m4 import m4_fetch_targets
-
+        # M4 has a train and a test file per seasonal pattern.
         remote = [(relative, url, size, sha) for url, relative, size, sha in m4_fetch_targets(pattern)]
     elif spec.has_file and spec.url:
         remote = [(spec.relative_path, spec.url, spec.size_bytes, spec.sha256)]

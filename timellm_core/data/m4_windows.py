@@ -29,7 +29,9 @@ import torch
 from torch.utils.data import Dataset
 
 from timellm_core import metrics
-from timellm_core.data.m4 import M4Pattern, M4Series
+from timellm_core.data.m4 import M4Series, describe_m4, load_m4, read_m4_description
+from timellm_core.data.m4_patterns import M4Pattern, check_m4_lengths, m4_pattern
+from timellm_core.data.registry import get_dataset_spec
 from timellm_core.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -171,8 +173,6 @@ class M4Data:
     @property
     def spec(self):
         """The registry entry named "m4" (the data layer's DatasetSpec)."""
-        from timellm_core.data.registry import get_dataset_spec
-
         return get_dataset_spec("m4")
 
     def train_series(self, i: int) -> np.ndarray:
@@ -236,8 +236,6 @@ class M4Data:
 
     def info(self) -> dict:
         """``describe_m4`` facts plus window counts per split, for `data info` and the app."""
-        from timellm_core.data.m4 import describe_m4
-
         facts = describe_m4(self.pattern.name, data_path=str(self.series.train_path))
         facts["windows"] = {split: self.window_count(split) for split in SPLITS}
         facts.update(seed=self.seed, holdout_validation=self.holdout_validation,
@@ -312,3 +310,17 @@ class M4Data:
         for name, values in table.items():
             scores.update({f"{name}_{metric}": value for metric, value in values.items()})
         return scores
+
+
+def prepare_m4(config, seq_len: int | None, pred_len: int | None, **options):
+    """Load one pattern and return its ``M4Data`` (the reference ``run_m4.py`` protocol).
+
+    ``config`` is a ``DataConfig`` (uses ``seasonal_patterns`` and ``data_path``). ``seq_len`` and
+    ``pred_len`` must be 2 x horizon and the horizon (None picks them); anything else raises a
+    ConfigError that names the right values. ``options`` go to ``M4Data.from_series`` (seed,
+    samples_per_series, holdout_validation).
+    """
+    chosen = m4_pattern(getattr(config, "seasonal_patterns", None))
+    seq_len, pred_len = check_m4_lengths(chosen, seq_len, pred_len)
+    loaded = load_m4(chosen.name, getattr(config, "data_path", None))
+    return M4Data.from_series(loaded, description=read_m4_description(chosen.name), **options)

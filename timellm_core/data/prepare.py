@@ -6,7 +6,6 @@ computes split borders and the few-shot cut, fits the scaler on the full train s
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from timellm_core.data.csv_checks import read_series_csv
 from timellm_core.data.forecast_data import ForecastData
 from timellm_core.data.frequency import guess_freq, seasonal_period
 from timellm_core.data.locate import find_dataset_file
+from timellm_core.data.m4_windows import prepare_m4
 from timellm_core.data.markers import find_sentinels, treat_sentinels_as_missing
 from timellm_core.data.registry import DatasetSpec, get_dataset_spec, read_description
 from timellm_core.data.splits import apply_percent, check_split_lengths, fit_scaler, split_borders
@@ -33,7 +33,7 @@ def prepare_data(config: DataConfig, seq_len: int, pred_len: int) -> ForecastDat
     seq_len, pred_len = int(seq_len), int(pred_len)
     spec = get_dataset_spec(config.name)
     if spec.kind == "m4":
-        return _m4_module().prepare_m4(config, seq_len, pred_len)
+        return prepare_m4(config, seq_len, pred_len)
 
     frame, warnings, source = load_frame(spec, config.data_path, config.fill_missing)
     if config.sentinels_missing:
@@ -102,14 +102,3 @@ def _order_channels(spec: DatasetSpec, frame: pd.DataFrame, config: DataConfig,
     if config.features == "MS":
         return frame, ordered, [target], target
     return frame, ordered, list(ordered), target
-
-
-def _m4_module():
-    # Imported on use: M4 lives in its own module with its own loader.
-    try:
-        return importlib.import_module("timellm_core.data.m4")
-    except ModuleNotFoundError as error:
-        if error.name == "timellm_core.data.m4":
-            raise DataError("M4 support is not available in this installation "
-                            "(timellm_core/data/m4.py is missing).") from None
-        raise

@@ -9,10 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def patch_count(seq_len: int, patch_len: int, stride: int) -> int:
-    """P for a series of seq_len steps."""
-    return int((seq_len - patch_len) / stride + 2)
+from timellm_core.config import patch_count  # noqa: F401 (P, re-exported next to the layer)
 
 
 class Patching(nn.Module):

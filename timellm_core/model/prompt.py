@@ -52,6 +52,21 @@ def prompt_statistics(series: torch.Tensor, top_k: int) -> PromptStatistics:
     )
 
 
+@dataclass(frozen=True)
+class PromptSegment:
+    """A piece of a prompt. ``label`` names what the piece states, None for the template's own words.
+
+    Labels: "description", "pred_len", "seq_len", "min", "max", "median", "trend", "lags".
+    """
+
+    text: str
+    label: str | None = None
+
+
+def joined(segments: list[PromptSegment]) -> str:
+    return "".join(segment.text for segment in segments)
+
+
 @dataclass
 class PromptParts:
     """Prompt text of B*N series: the shared prefix and one statistics part per series."""
@@ -64,7 +79,12 @@ class PromptParts:
 
 
 class PromptBuilder:
-    """Writes prompts in one style for one dataset description and one pair of lengths."""
+    """Writes prompts in one style for one dataset description and one pair of lengths.
+
+    The template is written once, as labelled segments (``prefix_segments``, ``series_segments``):
+    the prompt text is their concatenation, and the pages read the labels (which words are the
+    description, the task, each statistic) from the same segments, never by parsing the text back.
+    """
 
     def __init__(self, description: str, seq_len: int, pred_len: int, style: str = "reference") -> None:
         self.description = description
@@ -72,16 +92,27 @@ class PromptBuilder:
         self.pred_len = pred_len
         self.style = style
 
+    def prefix_segments(self) -> list[PromptSegment]:
+        """The part of every prompt that does not depend on the series, labelled."""
+        reference = self.style == "reference"
+        description = self.description if reference else self.description.strip() + " "
+        return [PromptSegment("<|start_prompt|>Dataset description: "),
+                PromptSegment(description, "description"),
+                PromptSegment("Task description: forecast the next "), PromptSegment(str(self.pred_len), "pred_len"),
+                PromptSegment(" steps given the previous "), PromptSegment(str(self.seq_len), "seq_len"),
+                PromptSegment(" steps information; Input statistics:" if reference else " steps; Input statistics:")]
+
     def prefix(self) -> str:
         """The part of every prompt that does not depend on the series."""
-        if self.style == "reference":
-            return (f"<|start_prompt|>Dataset description: {self.description}"
-                    f"Task description: forecast the next {self.pred_len} steps given the previous "
-                    f"{self.seq_len} steps information; Input statistics:")
-        description = self.description.strip()
-        return (f"<|start_prompt|>Dataset description: {description} "
-                f"Task description: forecast the next {self.pred_len} steps given the previous "
-                f"{self.seq_len} steps; Input statistics:")
+        return joined(self.prefix_segments())
+
+    def series_segments(self, statistics: PromptStatistics, index: int) -> list[PromptSegment]:
+        """The labelled statistics part of series ``index`` (a row of the B*N series)."""
+        return self._series_segments(*self._values(statistics, index))
+
+    def segments(self, statistics: PromptStatistics, index: int) -> list[PromptSegment]:
+        """The whole prompt of series ``index``, labelled: its text is ``prefix() + series_parts(...)[index]``."""
+        return self.prefix_segments() + self.series_segments(statistics, index)
 
     def series_parts(self, statistics: PromptStatistics) -> list[str]:
         """One statistics part per series, in the style's number format."""
@@ -90,16 +121,11 @@ class PromptBuilder:
         median = statistics.median.tolist()
         upward = (statistics.trend > 0).tolist()
         lags = statistics.lags.tolist()
-        write = self._reference_part if self.style == "reference" else self._compact_part
-        return [write(*values) for values in zip(minimum, maximum, median, upward, lags)]
+        return [joined(self._series_segments(*values)) for values in zip(minimum, maximum, median, upward, lags)]
 
     def series_part(self, statistics: PromptStatistics, index: int) -> str:
         """The statistics part of one series, read element by element (the reference's per-series loop)."""
-        values = (statistics.minimum[index].tolist(), statistics.maximum[index].tolist(),
-                  statistics.median[index].tolist(), bool(statistics.trend[index] > 0),
-                  statistics.lags[index].tolist())
-        write = self._reference_part if self.style == "reference" else self._compact_part
-        return write(*values)
+        return joined(self.series_segments(statistics, index))
 
     def build(self, statistics: PromptStatistics, looped: bool = False) -> PromptParts:
         """Prefix and series parts; ``looped`` writes them one series at a time, as the reference does."""
@@ -110,13 +136,20 @@ class PromptBuilder:
         return PromptParts(prefix=self.prefix(), series_parts=parts)
 
     @staticmethod
-    def _reference_part(minimum: float, maximum: float, median: float, upward: bool, lags: list[int]) -> str:
-        return (f" min value {minimum}, max value {maximum}, median value {median}, "
-                f"the trend of input is {'upward' if upward else 'downward'}, "
-                f"top 5 lags are : {lags}<|<end_prompt>|>")
+    def _values(statistics: PromptStatistics, index: int) -> tuple[float, float, float, bool, list[int]]:
+        return (statistics.minimum[index].tolist(), statistics.maximum[index].tolist(),
+                statistics.median[index].tolist(), bool(statistics.trend[index] > 0),
+                statistics.lags[index].tolist())
 
-    @staticmethod
-    def _compact_part(minimum: float, maximum: float, median: float, upward: bool, lags: list[int]) -> str:
-        return (f" min value {minimum:.4g}, max value {maximum:.4g}, median value {median:.4g}, "
-                f"the trend of input is {'upward' if upward else 'downward'}, "
-                f"top {len(lags)} lags are: {lags}<|end_prompt|>")
+    def _series_segments(self, minimum: float, maximum: float, median: float, upward: bool,
+                         lags: list[int]) -> list[PromptSegment]:
+        reference = self.style == "reference"
+        number = str if reference else (lambda value: f"{value:.4g}")
+        # The reference writes "top 5 lags are :" whatever the number of lags, and its own end marker.
+        lags_words = "top 5 lags are : " if reference else f"top {len(lags)} lags are: "
+        return [PromptSegment(" min value "), PromptSegment(number(minimum), "min"),
+                PromptSegment(", max value "), PromptSegment(number(maximum), "max"),
+                PromptSegment(", median value "), PromptSegment(number(median), "median"),
+                PromptSegment(", the trend of input is "), PromptSegment("upward" if upward else "downward", "trend"),
+                PromptSegment(", " + lags_words), PromptSegment(str(lags), "lags"),
+                PromptSegment("<|<end_prompt>|>" if reference else "<|end_prompt|>")]

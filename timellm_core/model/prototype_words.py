@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from timellm_core.errors import ConfigError
+
 CHUNK = 128  # prototypes per similarity block: bounds the (chunk, V) matrix in memory
 
 
@@ -67,7 +69,6 @@ def _prototype_ids(count: int, prototype_ids: Sequence[int] | None) -> list[int]
     ids = [int(index) for index in prototype_ids]
     bad = [index for index in ids if not 0 <= index < count]
     if bad:
-        from timellm_core.errors import ConfigError
 
         raise ConfigError(f"Prototype numbers {bad} are out of range: this model has {count} prototypes (0-{count - 1}).")
     return ids

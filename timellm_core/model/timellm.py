@@ -19,13 +19,15 @@ from timellm_core.config import TimeLLMConfig
 from timellm_core.errors import ConfigError, RunError
 from timellm_core.model.ablations import build_llm_replacement
 from timellm_core.model.head import FlattenHead
-from timellm_core.model.llm_runner import LLMRunner
+from timellm_core.llm.precision import FastPrecision, choose_fast_precision
+from timellm_core.llm.runner import LLMRunner
 from timellm_core.model.normalization import InstanceNormalization
 from timellm_core.model.patch_embedding import PatchEmbedding
 from timellm_core.model.patching import Patching
 from timellm_core.model.prompt import DEFAULT_DESCRIPTION, PromptBuilder, prompt_statistics
 from timellm_core.model.prompt_tokens import PromptTokenizer
 from timellm_core.model.prototypes import TextPrototypes
+from timellm_core.model.reference_checkpoint import from_reference_state_dict, to_reference_state_dict
 from timellm_core.model.reprogramming import ReprogrammingLayer
 from timellm_core.model.trace import Trace, detached
 
@@ -35,9 +37,11 @@ class TimeLLM(nn.Module):
 
     ``config.optimize`` (default) runs the exact optimisations (same forecast up to rounding);
     ``optimize=False`` computes the way the reference does, for comparison. ``config.fast`` (opt-in)
-    adds bf16 autocast around the prototypes, reprogramming and LLM (on bf16 copies of a float32
-    backbone's weights), compact prompt numbers and a quicker dropout draw, and skips the exact
-    path's MLP recomputation: faster, the numbers change slightly, about 0.2 GiB more memory.
+    uses compact prompt numbers and a quicker dropout draw, skips the exact path's MLP
+    recomputation and, where this machine multiplies bf16 faster than float32
+    (``fast_precision``, chosen by ``timellm_core.llm.precision``), adds bf16 autocast around the
+    prototypes, reprogramming and LLM (on bf16 copies of a float32 backbone's weights): faster, the
+    numbers change slightly, about 0.2 GiB more memory.
     """
 
     def __init__(self, config: TimeLLMConfig, backbone: Backbone, description: str | None = None) -> None:
@@ -67,7 +71,9 @@ class TimeLLM(nn.Module):
 
         self.prompt_builder = PromptBuilder(self.description, config.seq_len, config.pred_len, self.prompt_style)
         self.prompt_tokenizer = PromptTokenizer(backbone.tokenizer) if config.llm_mode == "frozen" else None
-        self.llm_runner = LLMRunner(backbone)
+        # The fast path's precision: bf16 only where this machine multiplies it faster (else float32).
+        self.fast_precision: FastPrecision | None = choose_fast_precision(backbone.device) if config.fast else None
+        self.llm_runner = LLMRunner(backbone, fast=self.fast_precision)
 
     # -- forward ---------------------------------------------------------------------------------
 
@@ -100,7 +106,7 @@ class TimeLLM(nn.Module):
         patch_embeddings = self.patch_embedding(patches)  # (B*N, P, d_model)
 
         with self._autocast():
-            word_embeddings = self.llm_runner.word_embeddings()  # (V, D), frozen (a bf16 copy when fast)
+            word_embeddings = self.llm_runner.word_embeddings()  # (V, D), frozen (low-precision copy when fast)
             if config.optimize:
                 prototypes = self.text_prototypes(word_embeddings)  # (S, D), cached in eval
             else:
@@ -140,9 +146,10 @@ class TimeLLM(nn.Module):
         )
 
     def _autocast(self):
-        if not self.config.fast:
+        """Autocast to the fast path's precision when it is below float32; else nothing."""
+        if self.fast_precision is None or not self.fast_precision.lowered:
             return nullcontext()
-        return torch.autocast(device_type=self.backbone.device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.backbone.device.type, dtype=self.fast_precision.dtype)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != self.config.seq_len:
@@ -184,14 +191,10 @@ class TimeLLM(nn.Module):
 
     def load_reference_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load the trained layers of a checkpoint saved by the reference implementation."""
-        from timellm_core.model.reference_checkpoint import from_reference_state_dict
-
         self.load_trainable_state_dict(from_reference_state_dict(state_dict, self.config.llm_mode))
 
     def to_reference_state_dict(self) -> dict[str, torch.Tensor]:
         """The trained layers under the reference implementation's parameter names."""
-        from timellm_core.model.reference_checkpoint import to_reference_state_dict
-
         return to_reference_state_dict(self.trainable_state_dict())
 
     def prototypes(self) -> torch.Tensor:

@@ -304,6 +304,7 @@ class RunInfo:
     backbone: dict[str, Any] | None
     dataset: dict[str, Any] | None
     events: list[Event] = field(default_factory=list)
+    fast_precision: dict[str, Any] | None = None  # fast runs: {"name": "bf16" | "fp16" | "fp32", "reason": ...}
     test_metrics: dict[str, Any] | None = None
     baselines: dict[str, Any] | None = None  # baselines.json: the simple forecasters on the same test windows
     has_model: bool = False
@@ -398,6 +399,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
         run_id=path.name, path=path.resolve(), status=_derive_status(info, events), created=info.get("created"),
         updated=info.get("updated"), config=config, config_dict=info.get("config") or {},
         backbone=info.get("backbone"), dataset=info.get("dataset"), events=events, test_metrics=test_metrics,
+        fast_precision=info.get("fast_precision") if isinstance(info.get("fast_precision"), dict) else None,
         baselines=baselines if isinstance(baselines, dict) else None,
         has_model=(path / MODEL_FILE).is_file(), has_checkpoint=(path / CHECKPOINT_FILE).is_file(),
         has_predictions=(path / PREDICTIONS_FILE).is_file(),
@@ -421,10 +423,3 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
                                 problem=str(error)))
     runs.sort(key=lambda run: run.created or 0.0, reverse=True)
     return runs
-
-
-def load_run_model(run_dir: str | os.PathLike[str], backbone: Any = None, **options: Any) -> tuple[Any, Any]:
-    """(model with the run's best weights, its data): see ``timellm_core.training.restore``."""
-    from timellm_core.training.restore import load_run_model as load
-
-    return load(run_dir, backbone=backbone, **options)

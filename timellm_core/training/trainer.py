@@ -37,6 +37,7 @@ from timellm_core.training.parts import (
 from timellm_core.training.results import (
     build_test_metrics, events_up_to_checkpoint, extra_test_metrics, predictions_arrays)
 from timellm_core.training.runs import CHECKPOINT_FILE, MODEL_FILE, RunFolder
+from timellm_core.training.schedules import LearningRateSchedule
 
 
 EVALUATION_EVENT_INTERVAL_S = 0.5  # progress events during an evaluation pass, at most this often
@@ -221,9 +222,12 @@ class Trainer:
                                             *([val_loader] if val_loader is not None else []))
         self.wrapped_model, self.optimizer, self.train_loader, self.test_loader = prepared[:4]
         self.val_loader = prepared[4] if val_loader is not None else None
+        precision = getattr(self._unwrapped(), "fast_precision", None)
+        # float16 (the fast path on GPUs without bf16) needs its gradients scaled; accelerate's own fp16 has one.
+        self.loss_scaler = (torch.amp.GradScaler(self.accelerator.device.type)
+                            if precision is not None and precision.loss_scaling and training.mixed_precision != "fp16"
+                            else None)
         self.steps_per_epoch = len(self.train_loader)
-
-        from timellm_core.training.schedules import LearningRateSchedule
 
         self.schedule = LearningRateSchedule(self.optimizer.optimizer, training, self.steps_per_epoch)
         self.loss_fn = loss_function(training.loss)
@@ -239,8 +243,10 @@ class Trainer:
         if self.resume:
             self._restore()
         else:
+            precision = getattr(self._unwrapped(), "fast_precision", None)
             self._set_status("running", backbone=describe_backbone(self.backbone),
-                             dataset=describe_data(self.data, self.windows, self.windows_used))
+                             dataset=describe_data(self.data, self.windows, self.windows_used),
+                             fast_precision=precision.as_dict() if precision is not None else None)
             self.emit("started", epochs=int(training.train_epochs), steps_per_epoch=self.steps_per_epoch,
                       total_steps=self.progress.total_steps, first_epoch=1, windows=self.windows,
                       windows_used=self.windows_used, device=str(self.accelerator.device),
@@ -336,8 +342,13 @@ class Trainer:
                     f"The training loss became {value} at epoch {epoch}, step {step} (global step "
                     f"{progress.global_step + 1}). Lower the learning rate (it was {lr:.3g}) or check the data "
                     "for extreme values; the last good checkpoint is kept.")
-            accelerator.backward(loss)
-            self.optimizer.step()
+            if self.loss_scaler is None:
+                accelerator.backward(loss)
+                self.optimizer.step()
+            else:
+                accelerator.backward(self.loss_scaler.scale(loss))
+                self.loss_scaler.step(self.optimizer)  # skipped when a gradient overflowed
+                self.loss_scaler.update()
             self.schedule.after_batch()
             progress.global_step += 1
             losses.append(value)

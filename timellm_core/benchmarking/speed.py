@@ -7,7 +7,7 @@ subprocess so that its peak resident memory is its own, and the paths take turns
 rounds so that load from other programs spreads over all of them.
 
 Run ``python -m timellm_core bench`` (or ``benchmarks/bench_speed.py``); this module is also the
-worker those spawn: ``python -m timellm_core.model.benchmark --worker PATH SETTINGS_JSON``.
+worker those spawn: ``python -m timellm_core.benchmarking.speed --worker PATH SETTINGS_JSON``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from timellm_core.model.benchmark_report import PATHS, targets, to_markdown  # noqa: F401 (re-exported)
+from timellm_core.benchmarking.report import PATHS, targets, to_markdown  # noqa: F401 (re-exported)
+from timellm_core.machine import cpu_has_bf16_instructions, cpu_model_name
 
 ZERO_GRADIENT = "reprogramming.key_projection.bias"  # zero in exact arithmetic: see measure_exactness
 SMOLLM2_SHAPE = dict(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, intermediate_size=1536,
@@ -301,7 +302,7 @@ def _peak_rss_bytes() -> int:
 # -- orchestration: one subprocess per measurement -------------------------------------------------
 
 def _in_subprocess(task: str, settings: BenchSettings, extra: str = "") -> dict[str, Any]:
-    command = [sys.executable, "-m", "timellm_core.model.benchmark", "--worker", task,
+    command = [sys.executable, "-m", "timellm_core.benchmarking.speed", "--worker", task,
                json.dumps(dataclasses.asdict(settings)), extra]
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     done = subprocess.run(command, capture_output=True, text=True, env=environment)
@@ -311,15 +312,7 @@ def _in_subprocess(task: str, settings: BenchSettings, extra: str = "") -> dict[
 
 
 def machine_facts(threads: int | None = None) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
+    return {"cpu": cpu_model_name(), "bf16_instructions": cpu_has_bf16_instructions(), "logical_cores": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
             "load_average_1m_before": os.getloadavg()[0]}
 

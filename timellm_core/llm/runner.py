@@ -24,10 +24,14 @@ Paths:
   their intermediate activations in the backward pass instead of keeping them (``gated_mlp``;
   not on the fast path, which spends memory for speed).
 
-Fast path (bf16 autocast): when the backbone's weights are float32, the runner keeps bfloat16
-copies of them (made once, ~half the backbone's size) and runs the LLM on those with a bfloat16
-residual stream, as a model loaded in bf16 would run: autocast would otherwise cast every weight
-again at every call. Quantised (4-bit) backbones stay under plain autocast.
+Fast path (``fast=FastPrecision``, passed by the model; ``precision.py`` picks it per machine): it
+skips the gated-MLP recomputation (memory for speed). When its precision is below float32 (bf16, or
+fp16 on GPUs without bf16) and the backbone's weights are float32, the runner keeps copies of them
+in that precision (made once, ~half the backbone's size) and runs the LLM on those with a
+low-precision residual stream, as a model loaded in bf16 would run: autocast (entered by the
+model) would otherwise cast every weight again at every call. Quantised (4-bit) backbones stay
+under plain autocast. Where bf16 is not faster (CPUs without bf16 instructions) the fast path
+stays in float32.
 
 The backbone stays in eval mode (its dropout off): the frozen LLM is a fixed function here.
 """
@@ -44,8 +48,9 @@ from typing import Iterator
 import torch
 
 from timellm_core.backbones.base import Backbone
-from timellm_core.model.gated_mlp import lighter_gated_mlps
-from timellm_core.model.grouped_attention import register_grouped_sdpa
+from timellm_core.llm.gated_mlp import lighter_gated_mlps
+from timellm_core.llm.grouped_attention import register_grouped_sdpa
+from timellm_core.llm.precision import FastPrecision
 
 _LOCKS: "weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -140,8 +145,9 @@ class LLMOutput:
 class LLMRunner:
     """Runs one backbone's frozen LLM; memoises the shared prefix's key/value cache."""
 
-    def __init__(self, backbone: Backbone) -> None:
+    def __init__(self, backbone: Backbone, fast: FastPrecision | None = None) -> None:
         self.backbone = backbone
+        self.fast = fast  # None: the exact path (float32 or the backbone's dtype, MLPs recomputed)
         self._prefix_key: tuple | None = None
         self._prefix_cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per layer (1, kv, Lp, hd)
         self._prefix_guard = threading.Lock()
@@ -149,7 +155,7 @@ class LLMRunner:
         self._supports_cache: bool | None = None
         self._lowered_key: tuple | None = None
         self._lowered_guard = threading.Lock()
-        self._lowered: dict[str, torch.Tensor] | None = None  # fast path: bf16 copies of the weights
+        self._lowered: dict[str, torch.Tensor] | None = None  # fast path: low-precision weight copies
 
     @property
     def supports_cache(self) -> bool:
@@ -243,7 +249,7 @@ class LLMRunner:
         mask = self._layout_mask(state.prefix_ids, state.series_mask, patch_count)  # (B*N, Lp + Ls + P)
         attention = "eager" if output_attentions else register_grouped_sdpa()
         # The fast path keeps the MLP activations: recomputing them would cost it ~7% of a step.
-        lighter_mlps = nullcontext() if self._fast() else lighter_gated_mlps(model)
+        lighter_mlps = nullcontext() if self.fast is not None else lighter_gated_mlps(model)
         with attention_implementation(model, attention), lighter_mlps:
             out = self._call(inputs_embeds=patches.to(self._call_dtype()), attention_mask=mask,
                              position_ids=layout_positions(mask)[:, -patch_count:], cache=state.cache,
@@ -292,43 +298,38 @@ class LLMRunner:
         self.prefix_computations += 1
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    # -- fast path: bfloat16 weights --------------------------------------------------------------
+    # -- fast path: low-precision weights ----------------------------------------------------------
 
     def word_embeddings(self) -> torch.Tensor:
-        """The frozen (V, D) word embeddings, as the LLM runs them now (bf16 copy on the fast path)."""
+        """The frozen (V, D) word embeddings, as the LLM runs them now (the low-precision copy when fast)."""
         lowered = self._lowered_weights()
         if lowered is not None:
             return lowered[self._embedding_name()]
         return self.backbone.word_embeddings()
 
     def _call(self, **kwargs):
-        """Call the LLM, on its bfloat16 weight copies on the fast path."""
+        """Call the LLM, on its low-precision weight copies on the fast path."""
         lowered = self._lowered_weights()
         if lowered is None:
             return self.backbone.model(**kwargs)
         return torch.func.functional_call(self.backbone.model, lowered, args=(), kwargs=kwargs)
 
     def _call_dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self._lowered_weights() is not None else self.backbone.compute_dtype
-
-    def _fast(self) -> bool:
-        """Called under bf16 autocast: the fast path."""
-        device_type = self.backbone.device.type
-        return torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16
+        return self.fast.dtype if self._lowered_weights() is not None else self.backbone.compute_dtype
 
     def _lowered_weights(self) -> dict[str, torch.Tensor] | None:
-        """bf16 copies of a float32 backbone's weights under bf16 autocast (memoised), else None."""
-        if not self._fast():
+        """Copies of a float32 backbone's weights in the fast precision (memoised), else None."""
+        if self.fast is None or not self.fast.lowered:
             return None
         model = self.backbone.model
         parameters = dict(model.named_parameters())
         if any(parameter.dtype != torch.float32 for parameter in parameters.values()):
             return None  # quantised or already low precision: autocast as is
-        key = (id(model), sum(parameter._version for parameter in parameters.values()))
+        key = (id(model), self.fast.name, sum(parameter._version for parameter in parameters.values()))
         with self._lowered_guard:
             if self._lowered_key != key or self._lowered is None:
                 with torch.inference_mode(False), torch.no_grad():
-                    self._lowered = {name: parameter.detach().to(torch.bfloat16)
+                    self._lowered = {name: parameter.detach().to(self.fast.dtype)
                                      for name, parameter in parameters.items()}
                 self._lowered_key = key
             return self._lowered

@@ -6,13 +6,12 @@ dataclasses, so a page only decides how to draw them and a test can check the nu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from timellm_core.config import RunConfig
+from timellm_core.config import RunConfig, patch_count
 
 # --------------------------------------------------------------------------------------------
 # The pipeline with live tensor shapes (Home page)
@@ -204,57 +203,12 @@ def patch_spans(seq_len: int, patch_len: int, stride: int) -> list[tuple[int, in
 
     The model pads ``stride`` copies of the last value, so positions >= seq_len are padding.
     """
-    count = int((seq_len - patch_len) / stride + 2)
-    return [(i * stride, i * stride + patch_len) for i in range(count)]
+    return [(i * stride, i * stride + patch_len) for i in range(patch_count(seq_len, patch_len, stride))]
 
 
 # --------------------------------------------------------------------------------------------
 # Prompt & reprogramming page
 # --------------------------------------------------------------------------------------------
-
-_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|-?inf"
-_STAT_PATTERNS = {
-    "min": rf"min(?:imum)? value:? ({_NUMBER})",
-    "max": rf"max(?:imum)? value:? ({_NUMBER})",
-    "median": rf"median value:? ({_NUMBER})",
-    "trend": r"trend of input is:? (upward|downward)",
-    "lags": r"top \d+ lags are ?:? ?(\[[^\]]*\])",
-    "pred_len": r"forecast the next (\d+) steps",
-    "seq_len": r"previous (\d+) steps",
-}
-
-
-@dataclass(frozen=True)
-class PromptSegment:
-    """A piece of the prompt; ``label`` names the statistic when the piece is one."""
-
-    text: str
-    label: str | None = None
-
-
-def prompt_segments(prompt: str) -> list[PromptSegment]:
-    """Split a prompt into plain text and the statistics it states (min, max, median, trend, lags, ...).
-
-    The concatenation of the segments' text is exactly ``prompt``; nothing is reformatted.
-    """
-    spans: list[tuple[int, int, str]] = []
-    for label, pattern in _STAT_PATTERNS.items():
-        for match in re.finditer(pattern, prompt):
-            spans.append((match.start(1), match.end(1), label))
-    spans.sort()
-    segments: list[PromptSegment] = []
-    cursor = 0
-    for start, end, label in spans:
-        if start < cursor:  # overlapping matches: keep the first
-            continue
-        if start > cursor:
-            segments.append(PromptSegment(prompt[cursor:start]))
-        segments.append(PromptSegment(prompt[start:end], label))
-        cursor = end
-    if cursor < len(prompt):
-        segments.append(PromptSegment(prompt[cursor:]))
-    return segments
-
 
 def top_prototypes(attention: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` prototypes with the most attention mass, most attended first.
