@@ -7,17 +7,14 @@ duplicated timestamps, gaps, constant channels, filled NaNs) become warning stri
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import warnings as py_warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import BinaryIO, Union
 
 import numpy as np
 import pandas as pd
 
+from timellm_core.data.csv_reading import CsvSource, candidate_encodings, open_source, parse_csv, read_head, sniff_separator
 from timellm_core.data.frequency import guess_freq, seasonal_period, step_of
 from timellm_core.data.splits import SPLITS, check_split_lengths, split_borders, window_count
 from timellm_core.errors import DataError
@@ -26,16 +23,11 @@ from timellm_core.safety import MAX_UPLOAD_BYTES
 MAX_CSV_BYTES = MAX_UPLOAD_BYTES  # 200 MB, as the app's upload limit; Traffic, the largest benchmark, is ~136 MB
 MIN_ROWS = 2
 DATE_COLUMN_NAMES = ("date", "time", "timestamp", "datetime")
-SEPARATORS = (",", ";", "\t")
-_SNIFF_BYTES = 64 * 1024
 # Text that stands for "no value" (pandas' own list): read as missing, and counted as such in every message.
 MISSING_MARKERS = frozenset({"#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>",
                              "n/a", "na", "null", "nan", "none"})
 _FILL_HINT = ("Fix the file, or fill them forward (fill_missing=True; CLI --fill_missing; "
               "the app's fill-missing option).")
-
-CsvSource = Union[str, os.PathLike, bytes, BinaryIO]
-
 
 @dataclass
 class _ReadResult:
@@ -58,94 +50,21 @@ def read_series_csv(source: CsvSource, fill_missing: bool = False,
 
 
 def _read(source: CsvSource, fill_missing: bool, max_bytes: int) -> _ReadResult:
-    label, payload, size = _open_source(source)
+    label, payload, size = open_source(source)
     if size > max_bytes:
         raise DataError(f"{label} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit for a CSV. "
                         "Use a shorter or narrower file (fewer rows or channels).")
-    head = _read_head(payload)
+    head = read_head(payload)
     if not head.strip():
         raise DataError(f"{label} is empty: expected a header line (date, channels...) and data rows.")
-    encodings = _candidate_encodings(head)
-    separator, decimal = _sniff_separator(head, encodings[0])
-    raw, encoding = _parse(label, payload, encodings, separator, decimal)
+    encodings = candidate_encodings(head)
+    separator, decimal = sniff_separator(head, encodings[0])
+    raw, encoding = parse_csv(label, payload, encodings, separator, decimal)
     messages: list[str] = []
     if encoding == "gbk":
         messages.append(f"{label} is not UTF-8: it was read as GBK.")
     frame = _check_frame(label, raw, fill_missing, messages)
     return _ReadResult(frame, messages, encoding, separator)
-
-
-def _open_source(source: CsvSource) -> tuple[str, str | bytes, int]:
-    """(label for messages, path string or bytes, size in bytes)."""
-    if isinstance(source, (bytes, bytearray)):
-        return "The uploaded CSV", bytes(source), len(source)
-    if hasattr(source, "getvalue") or hasattr(source, "read"):
-        name = getattr(source, "name", None)
-        data = source.getvalue() if hasattr(source, "getvalue") else source.read()
-        return (f"The file {name}" if name else "The uploaded CSV"), bytes(data), len(data)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise DataError(f"CSV file not found: {path}. Check the path (relative paths start at "
-                        f"{Path.cwd()}).")
-    return f"The file {path}", str(path), path.stat().st_size
-
-
-def _read_head(payload: str | bytes) -> bytes:
-    if isinstance(payload, bytes):
-        return payload[:_SNIFF_BYTES]
-    with open(payload, "rb") as handle:
-        return handle.read(_SNIFF_BYTES)
-
-
-def _candidate_encodings(head: bytes) -> list[str]:
-    if head.startswith(b"\xef\xbb\xbf"):
-        return ["utf-8-sig"]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return ["utf-16"]
-    # UTF-16 without a byte-order mark (some Windows exports): ASCII text has a zero in every other byte.
-    # Real UTF-8 or GBK text never holds zero bytes, so this cannot misread them.
-    even, odd = head[0::2], head[1::2]
-    if odd and odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
-        return ["utf-16-le"]
-    if even and even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
-        return ["utf-16-be"]
-    return ["utf-8", "gbk"]
-
-
-def _sniff_separator(head: bytes, encoding: str) -> tuple[str, str]:
-    """The separator whose count is the same on the header and the first data lines; the decimal mark."""
-    text = head.decode(encoding, errors="replace")
-    lines = [line for line in text.splitlines()[:7] if line.strip()]
-    if len(lines) > 1 and len(head) == _SNIFF_BYTES:
-        lines = lines[:-1]  # the last line may be cut off
-    header, body = lines[0], lines[1:]
-    counts = {sep: [line.count(sep) for line in lines] for sep in SEPARATORS}
-    consistent = [sep for sep in SEPARATORS if counts[sep][0] > 0 and len(set(counts[sep])) == 1]
-    pool = consistent or [sep for sep in SEPARATORS if header.count(sep) > 0] or [","]
-    separator = max(pool, key=lambda sep: counts[sep][0])
-    # "1,5" with a semicolon or tab separator: a decimal comma (European spreadsheets).
-    decimal = "," if separator != "," and any(re.search(r"\d,\d", line) for line in body) else "."
-    return separator, decimal
-
-
-def _parse(label: str, payload: str | bytes, encodings: list[str], separator: str,
-           decimal: str) -> tuple[pd.DataFrame, str]:
-    for encoding in encodings:
-        handle = io.BytesIO(payload) if isinstance(payload, bytes) else payload
-        try:
-            # Only empty cells become NaN while parsing; "n/a"-like text is kept, so it can be counted.
-            frame = pd.read_csv(handle, sep=separator, decimal=decimal, encoding=encoding,
-                                skipinitialspace=True, index_col=False, low_memory=False,
-                                keep_default_na=False, na_values=[""])
-        except UnicodeDecodeError:
-            continue
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{label} is empty: expected a header line and data rows.") from None
-        except pd.errors.ParserError as error:
-            raise DataError(f"{label} could not be parsed as CSV ({str(error).strip()}). Every line must have "
-                            "as many fields as the header.") from None
-        return frame, encoding
-    raise DataError(f"{label} is neither UTF-8 nor GBK text. Save it as UTF-8 CSV and try again.")
 
 
 def _check_frame(label: str, raw: pd.DataFrame, fill_missing: bool, messages: list[str]) -> pd.DataFrame:

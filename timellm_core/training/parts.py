@@ -145,3 +145,8 @@ def describe_data(data: Any, windows: dict[str, int], used: dict[str, int]) -> d
         "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else None,
     }
 
+
+def window_count_of(data: Any, split: str) -> int:
+    """Windows in a split of any data object (M4 data counts its own; others list theirs)."""
+    counter = getattr(data, "window_count", None)
+    return int(counter(split)) if callable(counter) else len(data.windows(split))

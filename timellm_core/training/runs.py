@@ -27,25 +27,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from timellm_core.config import RunConfig
 from timellm_core.errors import ConfigError, RunError
 from timellm_core.training.events import TERMINAL_TYPES, Event, json_safe, last_of_type
+from timellm_core.training.run_files import (  # noqa: F401 (the file names, re-exported for callers)
+    BASELINES_FILE, CANCEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, MODEL_FILE, PREDICTIONS_FILE,
+    RUN_FILES, TEST_METRICS_FILE,
+    _read_json, _write_atomic, _write_json_atomic, _write_text_atomic, read_events)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-MODEL_FILE = "model.safetensors"
-CHECKPOINT_FILE = "checkpoint.safetensors"
-TEST_METRICS_FILE = "test_metrics.json"
-PREDICTIONS_FILE = "predictions.npz"
-LOG_FILE = "train.log"
-BASELINES_FILE = "baselines.json"
-CANCEL_FILE = "cancel.request"
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, TEST_METRICS_FILE, PREDICTIONS_FILE)
 
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -99,57 +93,6 @@ def find_run(run: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | Non
             return folder
     raise RunError(f"No run at {str(run)!r}: give a run folder (with a config.json) or a run id from "
                    "`python -m timellm_core runs list`.")
-
-
-def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "w", what: str = "write") -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, fsync, then rename: readers see old or new."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise RunError(f"Could not {what} {path}: {error}. Free some disk space or check permissions.") from error
-
-
-def _write_text_atomic(path: Path, text: str, what: str = "write") -> None:
-    _write_atomic(path, lambda handle: handle.write(text), what=what)
-
-
-def _write_json_atomic(path: Path, values: Any) -> None:
-    _write_text_atomic(path, json.dumps(values, indent=2, default=str))
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing: this folder is not a complete run.") from None
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} is unreadable or not valid JSON ({error}).") from error
-
-
-def read_events(path: Path) -> list[Event]:
-    """Every complete event line; a torn or corrupt line (a killed writer) is skipped."""
-    events: list[Event] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # the writer died mid-line
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and "type" in event:
-                    events.append(event)
-    except FileNotFoundError:
-        pass
-    return events
 
 
 class RunFolder:

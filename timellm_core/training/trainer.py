@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,9 +30,10 @@ from timellm_core.training.evaluation import (
     unpack_batch)
 from timellm_core.training.events import Event, EventSink, make_event
 from timellm_core.training.optimizer import make_adam
+from timellm_core.training.outcome import EarlyStopping, TrainingProgress, TrainingResult  # noqa: F401
 from timellm_core.training.parts import (
     BackboneSource, EpochShuffleSampler, build_model, check_backbone_device, describe_backbone, describe_data,
-    freeze_all_but_trainable, make_accelerator, prepare_data_for, resolve_backbone)
+    freeze_all_but_trainable, make_accelerator, prepare_data_for, resolve_backbone, window_count_of)
 from timellm_core.training.results import (
     build_test_metrics, events_up_to_checkpoint, extra_test_metrics, predictions_arrays)
 from timellm_core.training.runs import CHECKPOINT_FILE, MODEL_FILE, RunFolder
@@ -41,47 +41,6 @@ from timellm_core.training.schedules import LearningRateSchedule
 
 
 EVALUATION_EVENT_INTERVAL_S = 0.5  # progress events during an evaluation pass, at most this often
-
-
-@dataclass
-class TrainingResult:
-    """How a run ended; ``test_metrics`` only when it finished."""
-
-    status: str  # finished | cancelled
-    run_dir: str | None
-    epochs_done: int
-    best_epoch: int | None
-    test_metrics: dict[str, Any] | None = None
-
-
-@dataclass
-class EarlyStopping:
-    """Stop after ``patience`` epochs without a lower validation MSE (the reference's rule, delta 0)."""
-
-    patience: int
-    best_score: float | None = None
-    best_epoch: int | None = None
-    bad_epochs: int = 0
-    stopped: bool = False
-
-    def update(self, score: float, epoch: int) -> bool:
-        """Record an epoch's score; True when it is the best so far."""
-        if self.best_score is None or score < self.best_score:
-            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
-            return True
-        self.bad_epochs += 1
-        self.stopped = self.bad_epochs >= self.patience
-        return False
-
-
-@dataclass
-class _Progress:
-    epoch: int = 0
-    step: int = 0
-    global_step: int = 0
-    total_steps: int = 0
-    where: str = "starting"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
@@ -104,7 +63,7 @@ class Trainer:
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
         self.resume = resume
-        self.progress = _Progress()
+        self.progress = TrainingProgress()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.accelerator: Any = None
 
@@ -234,7 +193,7 @@ class Trainer:
         self.stopper = EarlyStopping(int(training.patience))
         self.start_epoch = 1
         self.progress.total_steps = int(training.train_epochs) * self.steps_per_epoch
-        self.windows = {split: _window_count(self.data, split) for split in ("train", "val", "test")}
+        self.windows = {split: window_count_of(self.data, split) for split in ("train", "val", "test")}
         self.windows_used = {"train": len(train_set), "val": len(val_set), "test": len(test_set)}
         # What a progress bar needs to count evaluation passes as work, not only training steps.
         self.plan = {"val_batches": len(self.val_loader) if self.val_loader is not None else 0,
@@ -427,8 +386,3 @@ class Trainer:
             self.run_folder.write_predictions(predictions_arrays(result, self.test_indices, self.data))
         self.emit("finished", **metrics)
         return TrainingResult("finished", self._run_dir(), self._epochs_done(), self.stopper.best_epoch, metrics)
-
-
-def _window_count(data: Any, split: str) -> int:
-    counter = getattr(data, "window_count", None)
-    return int(counter(split)) if callable(counter) else len(data.windows(split))
