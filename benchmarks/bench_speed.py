@@ -1,4 +1,4 @@
-"""Record the speed benchmark of issue 8: writes benchmarks/results_speed.json and results_speed.md.
+"""Record the speed benchmark: writes benchmarks/results_speed.json and results_speed.md.
 
     .venv/bin/python benchmarks/bench_speed.py [--steps 5]
 

@@ -1,4 +1,4 @@
-"""Splits, scaler, few-shot percent, features, windows and time features (spec section 1)."""
+"""Splits, scaler, few-shot percent, features, windows and time features (docs/how-it-works.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The layers of the Time-LLM forward pass (spec section 2), each against a hand computation."""
+"""The layers of the Time-LLM forward pass (docs/how-it-works.md §2), each against a hand computation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Each learning-rate schedule, step by step, against its written definition (spec section 3)."""
+"""Each learning-rate schedule, step by step, against its written definition (docs/how-it-works.md §4.4)."""
 
 from __future__ import annotations
 

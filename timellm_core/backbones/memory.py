@@ -171,7 +171,7 @@ def _matrices_per_layer(s: _Shape) -> int:
 
 
 def trainable_parameters(vocab_size: int, hidden_size: int, config: TimeLLMConfig) -> dict[str, int]:
-    """Parameters of Time-LLM's trainable layers (the spec's steps 6-10)."""
+    """Parameters of Time-LLM's trainable layers (docs/how-it-works.md §2, steps 6-10)."""
     heads_width = config.n_heads * config.d_ff
     return {
         "mapping": vocab_size * config.num_prototypes + config.num_prototypes,  # Linear(V -> S)

@@ -1,4 +1,4 @@
-"""The benchmark's targets (issue 8) and its Markdown report; the measuring is in ``benchmark``."""
+"""The benchmark's targets (README, Speed) and its Markdown report; the measuring is in ``speed``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ PATHS = ("unoptimized", "exact", "fast")
 
 
 def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target of issue 8 with the measured value and whether it is met."""
+    """Each speed target with the measured value and whether it is met."""
     checks = {
         "exact train step >= 3x faster": (results["speedup_exact"], results["speedup_exact"] >= 3.0),
         "exact peak memory <= 0.4x": (results["memory_ratio_exact"], results["memory_ratio_exact"] <= 0.4),

@@ -1,4 +1,4 @@
-"""Speed and memory of the unoptimised, exact and fast paths (issue: train and inspect faster, same math).
+"""Speed and memory of the unoptimised, exact and fast paths (train and inspect faster, same math).
 
 The backbone is a randomly initialised LLaMA shaped like SmolLM2-135M cut to 6 layers (no download);
 its tokenizer is the real SmolLM2 one when ``base_models/SmolLM2-135M`` is present, else the tiny
@@ -44,7 +44,7 @@ BENCH_DESCRIPTION = (
 
 @dataclass
 class BenchSettings:
-    """The configuration of issue 8 (batch 8 x 7 channels, T 512, pred 96, d_model 32, d_ff 32)."""
+    """The seed's configuration (batch 8 x 7 channels, T 512, pred 96, d_model 32, d_ff 32)."""
 
     batch_size: int = 8
     channels: int = 7
@@ -318,7 +318,7 @@ def machine_facts(threads: int | None = None) -> dict[str, Any]:
 
 
 def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=None) -> dict[str, Any]:
-    """All measurements of issue 8 plus the one-window trace forward of issue 5."""
+    """Every path's speed and memory, exactness, and the one-window trace forward of the pages."""
     say = progress or (lambda message: None)
     results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts(settings.threads)}
     results.update(measure_paths_in_rounds(settings, say))

@@ -1,7 +1,7 @@
 """Datasets: the registry, finding and fetching files, CSV checks, splits, scaling and windows.
 
 The one entry point for training and the app is ``prepare_data(config, seq_len, pred_len)``,
-which returns a ``ForecastData`` (spec section 1: borders, train-split scaler, windows).
+which returns a ``ForecastData`` (docs/how-it-works.md §4.2: borders, train-split scaler, windows).
 """
 
 from timellm_core.data.csv_checks import CheckReport, check_csv, read_series_csv

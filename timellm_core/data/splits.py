@@ -1,4 +1,4 @@
-"""Split borders, the few-shot `percent` cut, window counts and the standard scaler (spec section 1)."""
+"""Split borders, the few-shot `percent` cut, window counts and the standard scaler (docs/how-it-works.md §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How the frozen LLM is run over [prompt][reprogrammed patches], spec 2.9, exactly and fast.
+"""How the frozen LLM is run over [prompt][reprogrammed patches] (docs/how-it-works.md §2 step 9, §5), exactly and fast.
 
 Sequence layout, the same in every path::
 

@@ -1,4 +1,4 @@
-"""Output head, spec 2.10: flatten the first d_ff features of the P patch positions, project to pred_len.
+"""Output head (docs/how-it-works.md §2, step 10): flatten the first d_ff features of the P patch positions, project to pred_len.
 
 The flattening order is (d_ff, P), feature-major, as in the reference, so that its checkpoints load.
 One linear layer is shared by all channels.

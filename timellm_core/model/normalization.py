@@ -1,4 +1,4 @@
-"""Instance normalisation (RevIN without affine parameters), spec 2.1.
+"""Instance normalisation (RevIN without affine parameters; docs/how-it-works.md §2, step 1).
 
 Each sample and channel is centred on its own mean over time and scaled by its own standard
 deviation; the forecast is mapped back with the same statistics. The statistics are returned to

@@ -1,4 +1,4 @@
-"""Patch embedding, spec 2.6: a circular Conv1d across neighbouring patches, patch_len -> d_model.
+"""Patch embedding (docs/how-it-works.md §2, step 6): a circular Conv1d across neighbouring patches, patch_len -> d_model.
 
 The patch values are the convolution's input channels and the patch index is its length axis,
 so each embedding mixes a patch with the patch before and after it (wrapping around at the ends).

@@ -1,4 +1,4 @@
-"""Patching, spec 2.5: replicate the last value `stride` times, then cut overlapping windows.
+"""Patching (docs/how-it-works.md §2, step 5): replicate the last value `stride` times, then cut overlapping windows.
 
 P = int((T - patch_len) / stride + 2): the end padding adds one patch to the
 int((T - patch_len) / stride) + 1 windows that fit in the unpadded series.

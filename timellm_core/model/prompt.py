@@ -1,4 +1,4 @@
-"""Prompt-as-Prefix, spec 2.3-2.4: input statistics of every series and the prompt text.
+"""Prompt-as-Prefix (docs/how-it-works.md §2, steps 3-4): input statistics of every series and the prompt text.
 
 The statistics are computed for all B*N series at once. A prompt is written as two parts:
 a prefix shared by every series of a run (dataset and task description) and a per-series part
@@ -23,7 +23,7 @@ DEFAULT_DESCRIPTION = "A multivariate time series; each channel is forecast on i
 
 @dataclass
 class PromptStatistics:
-    """Statistics of B*N normalised series, spec 2.3."""
+    """Statistics of B*N normalised series (docs/how-it-works.md §2, step 3)."""
 
     minimum: torch.Tensor  # (B*N,)
     maximum: torch.Tensor  # (B*N,)

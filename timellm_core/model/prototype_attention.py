@@ -1,4 +1,4 @@
-"""dropout(softmax(Q K^T)) V over the text prototypes, a block of rows at a time (spec 2.8).
+"""dropout(softmax(Q K^T)) V over the text prototypes, a block of rows at a time (docs/how-it-works.md §2, step 8).
 
 The reprogramming attention A is (H, B*N*P, S): at the benchmark's size (8 heads, 3584 patch rows,
 1000 prototypes) each float copy of it is 115 MB, and the plain computation holds several at once

@@ -1,4 +1,4 @@
-"""Text prototypes, spec 2.7: S trainable mixtures of the frozen word embeddings.
+"""Text prototypes (docs/how-it-works.md §2, step 7): S trainable mixtures of the frozen word embeddings.
 
 A Linear(V -> S) applied to the transposed word-embedding matrix (D, V) gives (D, S); transposed,
 the S prototypes of width D. Written here as one matrix product, W (S, V) @ E (V, D) + b, which is

@@ -1,4 +1,4 @@
-"""Patch reprogramming, spec 2.8: multi-head cross-attention from patch embeddings to text prototypes.
+"""Patch reprogramming (docs/how-it-works.md §2, step 8): multi-head cross-attention from patch embeddings to text prototypes.
 
 Queries come from the patch embeddings, keys and values from the prototypes; the attention
 A (B*N, H, P, S) is the patch-to-prototype map the app shows. Head size d_keys = d_ff.

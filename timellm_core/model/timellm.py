@@ -1,6 +1,6 @@
 """Time-LLM (Jin et al., ICLR 2024): forecast a time series by reprogramming a frozen LLM.
 
-Read top to bottom, ``forward`` is spec section 2: normalise, split channels, prompt, patch,
+Read top to bottom, ``forward`` is docs/how-it-works.md §2: normalise, split channels, prompt, patch,
 embed, reprogram onto text prototypes, run the frozen LLM over [prompt][patches], project the
 patch positions to the forecast, de-normalise. Only the layers around the LLM are trained; the
 backbone is held as a plain attribute, not a submodule, so ``state_dict()`` has only them.

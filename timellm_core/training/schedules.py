@@ -1,4 +1,4 @@
-"""Learning-rate schedules that do what their names say (spec section 3).
+"""Learning-rate schedules that do what their names say (docs/how-it-works.md §4.4).
 
 - ``type1``: the rate halves every epoch: epoch e (1-based) trains at lr * 0.5 ** (e - 1).
 - ``TST``: one-cycle (Smith's policy, torch's ``OneCycleLR`` with its defaults: max_lr = lr, warm-up
