@@ -32,7 +32,7 @@ class FutureInput:
 
     frame: pd.DataFrame  # 'date' + the run's input channels (model order, target last), original units
     origin: int  # rows before the forecast: the context is rows [origin - seq_len, origin)
-    source: str  # where the rows came from, for messages and summaries
+    source: str  # where the rows came from, in a sentence: "the file /x/y.csv", "the run's dataset (ETTh1)"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -49,13 +49,16 @@ def future_input(data: ForecastData, source: CsvSource | None = None, cutoff: Cu
     """
     if getattr(getattr(data, "spec", None), "kind", None) == "m4" or not isinstance(data, ForecastData):
         raise DataError(M4_DECLINED)
+    if not data.freq:
+        raise DataError(f"The step of {data.spec.name} is unknown (fewer than two distinct timestamps), so the "
+                        "forecast's timestamps cannot be continued.")
     if source is None:
         frame, label, warnings = data.frame, f"the run's dataset ({data.spec.name})", []
     else:
         frame, label, warnings = _read_other(data, source, fill_missing, sentinels_missing)
     frame = frame[["date", *data.channels]].reset_index(drop=True)
     origin = forecast_origin(frame, data.seq_len, cutoff, label)
-    return FutureInput(frame=frame, origin=origin, source=label, warnings=warnings)
+    return FutureInput(frame=frame, origin=origin, source=_lower(label), warnings=warnings)
 
 
 def _read_other(data: ForecastData, source: CsvSource, fill_missing: bool,
