@@ -39,14 +39,17 @@ def _forecast(_model: Any, model_key: str, _data: Any, run_id: str, payload: byt
 
 def future_chart(result: FutureForecast, channel: str) -> go.Figure:
     """Context, forecast and (when the file has it) the truth of one channel, on the data's time axis."""
+    def points(frame: Any) -> dict[str, list]:  # plain lists, as the other charts send them
+        return {"x": [stamp.isoformat() for stamp in frame["date"]], "y": frame[channel].tolist()}
+
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=result.context["date"], y=result.context[channel], mode="lines", name="input context",
+    fig.add_trace(go.Scatter(**points(result.context), mode="lines", name="input context",
                              line=dict(color=charts.CONTEXT, width=1.3)))
     if result.truth is not None:
-        fig.add_trace(go.Scatter(x=result.truth["date"], y=result.truth[channel], mode="lines", name="ground truth",
+        fig.add_trace(go.Scatter(**points(result.truth), mode="lines", name="ground truth",
                                  line=dict(color=charts.TRUTH, width=2)))
-    fig.add_trace(go.Scatter(x=result.forecast["date"], y=result.forecast[channel], mode="lines+markers",
-                             name="Time-LLM forecast", line=dict(color=charts.FORECAST, width=2), marker=dict(size=4)))
+    fig.add_trace(go.Scatter(**points(result.forecast), mode="lines+markers", name="Time-LLM forecast",
+                             line=dict(color=charts.FORECAST, width=2), marker=dict(size=4)))
     dates = result.forecast["date"]
     fig.add_vrect(x0=dates.iloc[0].isoformat(), x1=dates.iloc[-1].isoformat(), fillcolor="rgba(220, 38, 38, 0.06)",
                   line_width=0, layer="below")
