@@ -4,6 +4,8 @@ data's step, the truth after an earlier cut-off, and a message naming each misma
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +218,16 @@ def test_predict_mismatches_are_errors_not_tracebacks(finished, tmp_path, capsys
                  "--data_path", str(tmp_path / "absent.csv")]) == 2
     assert "CSV file not found" in capsys.readouterr().err
     assert main(["predict", "--run", "../elsewhere", "--runs_dir", str(runs_dir)]) == 2
+
+
+def test_a_run_that_did_not_finish_forecasts_with_its_best_weights_and_says_so(finished, tmp_path, capsys):
+    _, run, _, _ = finished
+    copy = Path(shutil.copytree(run.path, tmp_path / "stopped"))
+    events = [line for line in (copy / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["type"] != "finished"]
+    (copy / "metrics.jsonl").write_text("\n".join(events) + "\n")
+    info = json.loads((copy / "config.json").read_text())
+    info.update(status="running", pid=2 ** 22 + 1, host="elsewhere")  # its writer is gone: interrupted
+    (copy / "config.json").write_text(json.dumps(info))
+    assert main(["predict", "--run", str(copy), "--output", str(tmp_path / "out.csv")]) == 0
+    assert "warning: The run stopped is interrupted, not finished" in capsys.readouterr().out

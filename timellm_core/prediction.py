@@ -145,5 +145,9 @@ def forecast_run_future(run: str | os.PathLike[str], runs_dir: str | os.PathLike
             raise DataError(f"CSV file not found: {data_path}. Check the path (relative paths start at {Path.cwd()}).")
     model, data = load_run_model(path, backbone=backbone, device=device)
     fill = bool(settings.fill_missing) if fill_missing is None else bool(fill_missing)
-    return forecast_future(model, data, data_path, cutoff, fill_missing=fill,
-                           sentinels_missing=bool(settings.sentinels_missing), run_id=info.run_id)
+    result = forecast_future(model, data, data_path, cutoff, fill_missing=fill,
+                             sentinels_missing=bool(settings.sentinels_missing), run_id=info.run_id)
+    if info.status != "finished":  # model.safetensors holds the best finished epoch so far
+        result.warnings.insert(0, f"The run {info.run_id} is {info.status}, not finished: the forecast uses the "
+                                  f"weights of its best epoch so far ({info.epochs_done} epoch(s) done).")
+    return result
