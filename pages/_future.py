@@ -102,7 +102,8 @@ def render_future_forecast(target: Any) -> None:
                  help="The forecast starts after the row you choose; the rows after it are drawn as the truth."):
         default = max(seq_len, result.rows - pred_len)
         cutoff = int(st.number_input(f"Rows before the forecast ({seq_len} to {result.rows})", min_value=seq_len,
-                                     max_value=result.rows, value=default, step=1, key=CUTOFF_KEY))
+                                     max_value=result.rows, value=default, step=1,
+                                     key=f"{CUTOFF_KEY}_{result.rows}"))  # a new file's rows get a fresh input
         result = run(cutoff)
         if result is None:
             return
@@ -121,7 +122,7 @@ def _show(result: FutureForecast, run_id: str) -> None:
     columns[3].metric("MSE against the truth", f"{errors['mse']:.4f}" if errors else "no truth",
                       help="Scaled space, over the forecast steps the file holds." if errors else
                       "The file ends at the forecast origin: the future is unknown.")
-    channel = st.selectbox("Channel", channels, index=len(channels) - 1, key=CHANNEL_KEY)
+    channel = st.selectbox("Channel", channels, index=len(channels) - 1, key=f"{CHANNEL_KEY}_{run_id}")
     st.plotly_chart(future_chart(result, channel), key="future_chart")
     caption = f"Forecast of {result.source}, in the data's own units."
     if errors:
