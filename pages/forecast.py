@@ -11,6 +11,7 @@ import streamlit as st
 from pages import _charts as charts
 from pages import _shared as shared
 from pages._comparison import render_comparison
+from pages._future import render_future_forecast
 from pages._model import inspected
 from timellm_core.inspection import errors_per_step, forecast_table
 
@@ -45,6 +46,7 @@ if shared.is_m4(config.data.name):
     from pages._m4_forecast import render_m4_forecast
 
     render_m4_forecast(target, predictions, metrics)
+    render_future_forecast(target)  # declined for M4, with the reason
     st.stop()
 
 
@@ -136,3 +138,6 @@ table = forecast_table(forecast, truth, window_index, channels, predictions.get(
                        predictions.get("truth_original"), horizon_dates)
 st.download_button("Download the forecasts (CSV)", table.to_csv(index=False).encode("utf-8"),
                    file_name=f"{run.run_id}-forecasts.csv", mime="text/csv", key="forecast_download")
+
+# --- past the end of the data --------------------------------------------------------------------
+render_future_forecast(target)

@@ -28,6 +28,7 @@ def test_forecast_page_scores_an_m4_run_against_the_benchmarks(app_env, m4_run, 
     assert scores["OWA"].iloc[3] == pytest.approx(1.0)  # Naive2 is OWA's yardstick
     assert scores["sMAPE"].notna().all() and scores["MASE"].notna().all()
     assert "Over 359 of 359 series" in texts(at)
+    assert "An M4 run cannot forecast past the end of a file" in texts(at)  # the future section declines, saying why
     chart = plotly_specs(at)[0]
     names = [trace["name"] for trace in chart["data"]]
     assert names[:3] == ["input context", "ground truth", "Time-LLM forecast"] and "naive2" in names

@@ -130,7 +130,7 @@ def test_forecast_page_with_a_finished_run_and_baselines(app_env, finished_run, 
     at = open_page(start_app(run_id=run_id), "forecast")
     labels = {m.label for m in at.metric}
     assert {"test MSE (scaled)", "test MAE (scaled)"} <= labels
-    assert len(plotly_specs(at)) == 2  # errors per horizon step, one window
+    assert len(plotly_specs(at)) == 3  # errors per horizon step, one window, the future after the last row
     at.multiselect(key="forecast_baselines").set_value(["naive", "seasonal_naive", "dlinear"]).run()
     assert not at.exception and not at.error
     chart = plotly_specs(at)[1]

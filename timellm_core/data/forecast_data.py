@@ -45,10 +45,9 @@ class ForecastData:
     _tensor: torch.Tensor = field(init=False, repr=False)  # the same memory, for windows
 
     def __post_init__(self) -> None:
-        original = self.frame[self.channels].to_numpy(dtype=np.float64)  # (rows, N_in)
         self.mean = np.asarray(self.mean, dtype=np.float64)
         self.std = np.asarray(self.std, dtype=np.float64)
-        self._scaled = np.ascontiguousarray(((original - self.mean) / self.std).astype(np.float32))
+        self._scaled = np.ascontiguousarray(self.transform(self.frame[self.channels].to_numpy()))
         self._tensor = torch.from_numpy(self._scaled)
 
     @property
@@ -96,6 +95,11 @@ class ForecastData:
     def time_features(self, split: str) -> np.ndarray:
         """`timeF` calendar features of the split's rows, (L, F) float32 in [-0.5, 0.5]."""
         return calendar_features(self.split_dates(split), self.freq)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """Original units -> scaled, with this data's train-split scaler; (L, N_in) in ``channels`` order -> float32."""
+        original = np.asarray(values, dtype=np.float64)  # (L, N_in)
+        return ((original - self.mean) / self.std).astype(np.float32)
 
     def inverse_transform(self, values: np.ndarray) -> np.ndarray:
         """Scaled values -> original units; the last axis is ``target_channels``."""

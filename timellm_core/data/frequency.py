@@ -98,3 +98,25 @@ def time_features(dates: pd.DatetimeIndex, freq: str) -> np.ndarray:
     else:
         columns = [(dates.month.to_numpy() - 1) / 11.0 - 0.5]
     return np.stack(columns, axis=1).astype(np.float32)  # (L, F)
+
+
+def continue_dates(last: pd.Timestamp | str, freq: str, count: int) -> pd.DatetimeIndex:
+    """The ``count`` timestamps after ``last`` at the step ``freq``: last + 1 step, last + 2 steps, ...
+
+    Fixed steps (minutes, hours, days, weeks) add exact multiples, so weekly data dated on Tuesdays
+    stays on Tuesdays (pandas' "W" anchors on Sundays); months, quarters and years add calendar
+    months, so monthly data keeps its day of the month.
+    """
+    last = pd.Timestamp(last)
+    offset = to_offset(freq)
+    multiples = range(1, int(count) + 1)
+    try:
+        step = pd.Timedelta(offset.nanos, unit="ns")
+    except ValueError:  # calendar offsets have no fixed length
+        code = offset.rule_code.upper()
+        if code.startswith("W"):
+            step = _WEEK * offset.n
+        else:
+            months = 3 if code.startswith("Q") else 12 if code.startswith(("Y", "A")) else 1
+            return pd.DatetimeIndex([last + pd.DateOffset(months=months * offset.n * k) for k in multiples])
+    return pd.DatetimeIndex([last + step * k for k in multiples])
