@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
-from pages._readiness import fetch_backbone_with_progress
+from explorer_ui import shared
+from explorer_ui.readiness import fetch_backbone_with_progress
 
 st.title("Backbone")
 backbones = shared.require_core("timellm_core.backbones", "backbone catalogue")
@@ -61,7 +61,7 @@ memory = shared.optional_core("timellm_core.backbones.memory")
 if memory is None:
     st.caption("The memory planner is not part of this installation yet.")
 else:
-    from pages._memory import render_memory_plan
+    from explorer_ui.memory import render_memory_plan
 
     render_memory_plan(memory, config, spec, shared.channel_count(config))
 

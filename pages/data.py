@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._readiness import bytes_progress, run_with_progress
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.readiness import bytes_progress, run_with_progress
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import channel_statistics, downsample_for_plot
 from timellm_core.safety import confine, safe_file_name
@@ -103,7 +103,7 @@ if chosen.dataset == "custom" and not chosen.custom_path:
     shared.need("a CSV file", "upload one above")
 
 if shared.is_m4(chosen.dataset):
-    from pages._m4_view import render_m4_data
+    from explorer_ui.m4_view import render_m4_data
 
     render_m4_data(config)
     st.stop()

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._comparison import render_comparison
-from pages._model import inspected
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.comparison import render_comparison
+from explorer_ui.model import inspected
 from timellm_core.inspection import errors_per_step, forecast_table
 
 st.title("Forecast")
@@ -42,7 +42,7 @@ except (OSError, ValueError, zipfile.BadZipFile) as error:  # np.load never unpi
 metrics = run.test_metrics or {}
 
 if shared.is_m4(config.data.name):
-    from pages._m4_forecast import render_m4_forecast
+    from explorer_ui.m4_forecast import render_m4_forecast
 
     render_m4_forecast(target, predictions, metrics)
     st.stop()

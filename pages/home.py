@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
-from pages._readiness import render_readiness
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
+from explorer_ui.readiness import render_readiness
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import pipeline_stages
 

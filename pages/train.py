@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
-from pages._comparison import render_comparison
-from pages._train_form import render_form, render_presets, settings_summary
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
+from explorer_ui.comparison import render_comparison
+from explorer_ui.train_form import render_form, render_presets, settings_summary
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import epoch_boundaries, epoch_losses, step_losses
 

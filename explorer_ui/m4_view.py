@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._readiness import bytes_progress, run_with_progress
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.readiness import bytes_progress, run_with_progress
 from timellm_core.config import RunConfig
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from explorer_ui import shared
 from timellm_core.config import RunConfig
 
 GPU_GIB = 6.0

@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _jobs as jobs
-from pages import _shared as shared
+from explorer_ui import jobs
+from explorer_ui import shared
 from timellm_core.config import BackboneConfig, RunConfig
 
 
@@ -92,7 +92,7 @@ def inspected(need_run: bool = False) -> Inspected:
 
 
 def _m4(config: RunConfig) -> Any:
-    from pages._m4_view import load_m4
+    from explorer_ui.m4_view import load_m4
 
     return load_m4(config.data.seasonal_patterns or "Hourly", config.data.data_path)
 

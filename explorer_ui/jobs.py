@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _shared as shared
+from explorer_ui import shared
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
 
 
 def render_comparison(info: Any, key: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared as shared
-from pages._jobs import current_job, current_job_by_id, job_summary, list_run_summaries, refresh_runs
+from explorer_ui import shared
+from explorer_ui.jobs import current_job, current_job_by_id, job_summary, list_run_summaries, refresh_runs
 
 FINISHED_SELECTED = "sidebar_finished_selected"  # this session's finished run, once selected
 
