@@ -8,6 +8,7 @@ from explorer_ui import charts
 from explorer_ui import jobs
 from explorer_ui import shared
 from explorer_ui.readiness import render_readiness
+from timellm_core.backbones import resolve_backbone_spec
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import pipeline_stages
 
@@ -31,10 +32,9 @@ run = jobs.find_run(chosen.run_id)
 config = run.config if run is not None and run.config is not None else shared.working_config()
 channels = shared.channel_count(config) if chosen.dataset else None
 hidden_size = vocab_size = None
-backbones = shared.optional_core("timellm_core.backbones")
-if chosen.backbone and backbones is not None:
+if chosen.backbone:
     try:
-        spec = backbones.resolve_backbone_spec(chosen.backbone)
+        spec = resolve_backbone_spec(chosen.backbone)
         hidden_size, vocab_size = spec.hidden_size, spec.vocab_size
     except TimeLLMError:  # a missing folder only means the diagram stays symbolic
         pass
