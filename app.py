@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._sidebar import render_sidebar
+from explorer_ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Time-LLM explorer", page_icon=":material/timeline:", layout="wide")
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/page_trace.py
 
-The pages call ``model(x, trace=True)`` on the chosen window (``pages/_model.py``); this times that
+The pages call ``model(x, trace=True)`` on the chosen window (``explorer_ui/model.py``); this times that
 call with the real SmolLM2-135M (6 layers) on an ETTh1 test window (1 x 512 x 7), on the exact path
 and on the unoptimised one (``optimize=False``), in one process: the first call (which builds the
 prefix cache on the exact path) and the median of the next five. Writes page_trace.md and .json.

@@ -5,20 +5,21 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
-from pages._readiness import fetch_backbone_with_progress
+from explorer_ui import shared
+from explorer_ui.memory import render_memory_plan
+from explorer_ui.readiness import fetch_backbone_with_progress
+from timellm_core.backbones import is_available, list_backbones, resolve_backbone_spec
+from timellm_core.backbones.quantization import parameter_count
 
 st.title("Backbone")
-backbones = shared.require_core("timellm_core.backbones", "backbone catalogue")
-parameter_count = shared.require_core("timellm_core.backbones.quantization", "4-bit support").parameter_count
 
 st.markdown("The backbone is the frozen language model in the middle of Time-LLM. Only the layers around it "
             "train, so a small model is enough to learn how the method works; the paper used LLaMA-7B.")
 
-specs = backbones.list_backbones()
+specs = list_backbones()
 catalogue = pd.DataFrame([{
     "backbone": spec.name, "family": spec.family,
-    "available": "tiny (built on the fly)" if spec.tiny else ("yes" if backbones.is_available(spec) else "no"),
+    "available": "tiny (built on the fly)" if spec.tiny else ("yes" if is_available(spec) else "no"),
     "hidden": spec.hidden_size, "layers": spec.num_layers, "vocabulary": spec.vocab_size,
     "parameters": f"{spec.params / 1e6:,.1f} M" if spec.params else "",
     "about": spec.description} for spec in specs])
@@ -29,11 +30,11 @@ if chosen.backbone is None:
     shared.need("a backbone", "in the sidebar; tiny ones load instantly")
 
 with shared.core_errors():
-    spec = backbones.resolve_backbone_spec(chosen.backbone)
+    spec = resolve_backbone_spec(chosen.backbone)
 st.subheader(spec.name)
 st.caption(spec.description)
 
-if not spec.tiny and not backbones.is_available(spec):
+if not spec.tiny and not is_available(spec):
     st.warning(f"{spec.name} is not on this machine yet.")
     if st.button(f"Fetch {spec.name}", key="backbone_fetch", type="primary"):
         if fetch_backbone_with_progress(spec.name):
@@ -57,13 +58,7 @@ if int(layers) != config.backbone.llm_layers or bool(four_bit) != config.backbon
     shared.set_working_config(config)
 
 st.markdown("**Does it fit on a 6 GB GPU?**")
-memory = shared.optional_core("timellm_core.backbones.memory")
-if memory is None:
-    st.caption("The memory planner is not part of this installation yet.")
-else:
-    from pages._memory import render_memory_plan
-
-    render_memory_plan(memory, config, spec, shared.channel_count(config))
+render_memory_plan(config, spec, shared.channel_count(config))
 
 if st.button(f"Load {spec.name} ({int(layers)} layers{', 4-bit' if four_bit else ''})", key="backbone_load",
              type="primary"):

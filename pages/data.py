@@ -9,9 +9,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._readiness import bytes_progress, run_with_progress
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.m4_view import render_m4_data
+from explorer_ui.readiness import bytes_progress, run_with_progress
+from timellm_core.data import (
+    check_csv,
+    damaged_names,
+    describe_sentinels,
+    fetch_dataset,
+    find_dataset_file,
+    find_sentinels,
+    get_dataset_spec,
+    load_frame,
+    repaired_name,
+)
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import channel_statistics, downsample_for_plot
 from timellm_core.safety import confine, safe_file_name
@@ -25,7 +37,6 @@ FILL_KEY = "data_fill_missing"
 SENTINEL_KEY = "data_sentinels_missing"
 
 st.title("Data")
-data = shared.require_core("timellm_core.data", "data layer")
 config = shared.working_config()
 seq_len, pred_len = config.model.seq_len, config.model.pred_len
 
@@ -43,8 +54,8 @@ def check_upload(upload: object) -> None:
     """
     payload = upload.getvalue()
     try:
-        report = data.check_csv(payload, seq_len=seq_len, pred_len=pred_len,
-                                fill_missing=bool(st.session_state.get(FILL_KEY)))
+        report = check_csv(payload, seq_len=seq_len, pred_len=pred_len,
+                           fill_missing=bool(st.session_state.get(FILL_KEY)))
     except TimeLLMError as error:
         st.session_state[UPLOAD_ERROR] = str(error)
         return
@@ -103,21 +114,19 @@ if chosen.dataset == "custom" and not chosen.custom_path:
     shared.need("a CSV file", "upload one above")
 
 if shared.is_m4(chosen.dataset):
-    from pages._m4_view import render_m4_data
-
     render_m4_data(config)
     st.stop()
 
 with shared.core_errors():
-    spec = data.get_dataset_spec(chosen.dataset)
+    spec = get_dataset_spec(chosen.dataset)
 if spec.kind == "csv":
     try:
-        data.find_dataset_file(spec)
+        find_dataset_file(spec)
     except TimeLLMError as missing:
         st.warning(str(missing))
         size = f" (~{spec.size_bytes / 1e6:.0f} MB)" if spec.size_bytes else ""
         if spec.url and st.button(f"Download {spec.name}{size}", key="data_fetch", type="primary"):
-            if run_with_progress(lambda bar: data.fetch_dataset(spec.name, progress=bytes_progress(bar, spec.name)),
+            if run_with_progress(lambda bar: fetch_dataset(spec.name, progress=bytes_progress(bar, spec.name)),
                                  f"Downloading {spec.name}"):
                 st.rerun()
         st.stop()
@@ -129,8 +138,8 @@ st.subheader(chosen.dataset if chosen.dataset != "custom"
 st.markdown(prepared.description)
 frame: pd.DataFrame = prepared.frame
 channels = list(prepared.channels)
-shown_names = {name: data.repaired_name(name) for name in channels}
-damaged = data.damaged_names(channels)
+shown_names = {name: repaired_name(name) for name in channels}
+damaged = damaged_names(channels)
 if damaged:
     st.caption("The file's header carries replacement characters (U+FFFD) where unit symbols were; shown "
                "repaired here: " + ", ".join(f"{shown}" for shown in damaged.values())
@@ -139,12 +148,12 @@ if damaged:
 
 def sentinel_section() -> None:
     """Report sentinel values such as -9999, and let the person treat them as missing (here and in training)."""
-    raw = data.load_frame(spec, config.data.data_path, config.data.fill_missing)[0]  # as read, before any treatment
-    found = data.find_sentinels(raw, [name for name in raw.columns if name != "date"])
+    raw = load_frame(spec, config.data.data_path, config.data.fill_missing)[0]  # as read, before any treatment
+    found = find_sentinels(raw, [name for name in raw.columns if name != "date"])
     if not found:
         return
     treated = bool(config.data.sentinels_missing)
-    text = (f"Values that mark a missing measurement: {data.describe_sentinels(found)}. "
+    text = (f"Values that mark a missing measurement: {describe_sentinels(found)}. "
             + ("They are treated as missing (filled forward) on this page and in training."
                if treated else "As numbers they flatten the chart and throw off the scaler."))
     (st.info if treated else st.warning)(text)

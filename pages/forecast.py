@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._comparison import render_comparison
-from pages._future import render_future_forecast
-from pages._model import inspected
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.comparison import render_comparison
+from explorer_ui.future import render_future_forecast
+from explorer_ui.m4_forecast import render_m4_forecast
+from explorer_ui.model import inspected
+from timellm_core.baselines import baseline_forecasts, fit_dlinear
 from timellm_core.inspection import errors_per_step, forecast_table
 
 st.title("Forecast")
@@ -43,8 +45,6 @@ except (OSError, ValueError, zipfile.BadZipFile) as error:  # np.load never unpi
 metrics = run.test_metrics or {}
 
 if shared.is_m4(config.data.name):
-    from pages._m4_forecast import render_m4_forecast
-
     render_m4_forecast(target, predictions, metrics)
     render_future_forecast(target)  # declined for M4, with the reason
     st.stop()
@@ -53,8 +53,6 @@ if shared.is_m4(config.data.name):
 @st.cache_resource(show_spinner=False, max_entries=2)
 def fitted_dlinear(run_id: str, _data: object, max_train_windows: int | None, seed: int) -> object:
     """DLinear trained on the run's train windows (same subset and seed), once per run."""
-    from timellm_core.baselines import fit_dlinear
-
     return fit_dlinear(_data, epochs=5, max_train_windows=max_train_windows, max_eval_windows=None, seed=seed)
 
 
@@ -106,8 +104,6 @@ else:
 overlays: dict[str, np.ndarray] = {}
 scaled_baselines: dict[str, np.ndarray] = {}  # name -> (1, pred_len, N_out)
 if baselines:
-    from timellm_core.baselines import baseline_forecasts
-
     dlinear = None
     if "dlinear" in baselines:
         with shared.core_errors(), st.spinner("Fitting DLinear on the train windows (once per run) ..."):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
-from pages._readiness import render_readiness
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
+from explorer_ui.readiness import render_readiness
+from timellm_core.backbones import resolve_backbone_spec
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import pipeline_stages
 
@@ -32,10 +33,9 @@ run = jobs.find_run(chosen.run_id)
 config = run.config if run is not None and run.config is not None else shared.working_config()
 channels = shared.channel_count(config) if chosen.dataset else None
 hidden_size = vocab_size = None
-backbones = shared.optional_core("timellm_core.backbones")
-if chosen.backbone and backbones is not None:
+if chosen.backbone:
     try:
-        spec = backbones.resolve_backbone_spec(chosen.backbone)
+        spec = resolve_backbone_spec(chosen.backbone)
         hidden_size, vocab_size = spec.hidden_size, spec.vocab_size
     except TimeLLMError:  # a missing folder only means the diagram stays symbolic
         pass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._model import inspected, window_trace
-from pages._window import pick_window, raw_window
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.model import inspected, window_trace
+from explorer_ui.window import pick_window, raw_window
 from timellm_core.inspection import patch_spans
 
 st.title("Patches")

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages._model import inspected, window_trace
-from pages._window import pick_window
+from explorer_ui import charts
+from explorer_ui.model import inspected, window_trace
+from explorer_ui.window import pick_window
 from timellm_core.inspection import attention_entropy, patch_top_prototypes, top_prototypes
 from timellm_core.model import prototype_words as words
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
-from pages._comparison import render_comparison
-from pages._train_form import render_form, render_presets, settings_summary
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
+from explorer_ui.comparison import render_comparison
+from explorer_ui.train_form import render_form, render_presets, settings_summary
+from timellm_core.backbones import resolve_backbone_spec
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import epoch_boundaries, epoch_losses, step_losses
+from timellm_core.training import load_run, stop_report
 
 MY_JOB = shared.MY_JOB  # run id of the job this session started
 POLL_SECONDS = 2.0  # every poll costs the server (and each browser) a redraw, on the machine that trains
@@ -19,7 +21,6 @@ MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention l
          "transformer": "one transformer block"}
 
 st.title("Train")
-training = shared.require_core("timellm_core.training", "training package")
 registry = jobs.registry()
 chosen = shared.selection()
 
@@ -59,7 +60,7 @@ def live_panel(run_id: str) -> None:
     elif summary.status == "finished":
         st.success("Finished: the best weights were reloaded and tested on the test split.")
     elif summary.status == "cancelled":
-        st.warning(training.stop_report(events, run_id))
+        st.warning(stop_report(events, run_id))
     elif summary.status == "failed":
         st.error(job.error or "Training failed.")
     drawn = [e for e in events if e.get("type") in ("step", "epoch")]
@@ -86,7 +87,7 @@ def live_panel(run_id: str) -> None:
             columns[3].metric("sMAPE / OWA", f"{metrics['smape']:.2f} / {metrics.get('owa', float('nan')):.3f}")
         st.caption(metrics.get("note", ""))
     if summary.status == "finished":
-        render_comparison(training.load_run(job.run_dir), key="train_comparison")
+        render_comparison(load_run(job.run_dir), key="train_comparison")
         without_llm_button(job.config)
 
 
@@ -105,8 +106,8 @@ def without_llm_button(config) -> None:
 
 
 def job_section() -> None:
-    active = registry.active() if registry else None
-    shown = active or (registry.get(st.session_state[MY_JOB]) if registry and st.session_state.get(MY_JOB) else None)
+    active = registry.active()
+    shown = active or (registry.get(st.session_state[MY_JOB]) if st.session_state.get(MY_JOB) else None)
     if shown is None:
         return
     st.subheader("Training now" if shown.is_active else "Last run from this session")
@@ -143,19 +144,16 @@ def start(config) -> None:
 job_section()
 
 st.subheader("Settings")
-active = registry.active() if registry else None
+active = registry.active()
 if chosen.dataset is None or chosen.backbone is None:
     st.info("Choose a dataset and a backbone in the sidebar first; then start a run here. "
             "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes about a minute on a CPU.")
 else:
     render_presets()
     config = shared.working_config()
-    backbones = shared.optional_core("timellm_core.backbones")
-    hidden = layers = None
-    if backbones is not None:
-        with shared.core_errors():
-            spec = backbones.resolve_backbone_spec(chosen.backbone)
-        hidden, layers = spec.hidden_size, spec.num_layers
+    with shared.core_errors():
+        spec = resolve_backbone_spec(chosen.backbone)
+    hidden, layers = spec.hidden_size, spec.num_layers
     m4 = shared.is_m4(chosen.dataset)
     if active is not None:
         if st.session_state.get(MY_JOB) == active.run_id:
@@ -173,7 +171,7 @@ else:
         start(new_config)
 
 st.subheader("Run history")
-runs = jobs.list_run_summaries(usable_only=False) or []
+runs = jobs.list_run_summaries(usable_only=False)
 if not runs:
     st.caption(f"No runs yet in {jobs.runs_dir()}.")
     st.stop()

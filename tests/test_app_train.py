@@ -124,7 +124,7 @@ def test_loading_a_preset_selects_its_backbone_when_it_is_here(app_env, monkeypa
     at.selectbox(key="train_preset").set_value("qwen-cpu")
     at.button(key="train_load_preset").click().run()
     assert_clean(at)
-    from pages import _shared as shared
+    from explorer_ui import shared
 
     assert at.session_state[shared.BACKBONE] == "qwen2.5-0.5b"
     working = at.session_state[shared.WORKING_CONFIG]

@@ -233,9 +233,9 @@ def finished_run(app_env, trained_run) -> Path:
 
 
 def _open_run(run: Path, page: str) -> AppTest:
-    from pages import _jobs
+    from explorer_ui import jobs
 
-    _jobs.refresh_runs()
+    jobs.refresh_runs()
     at = _session()
     at.selectbox(key="run_id").set_value(run.name).run()
     at.switch_page(page).run()

@@ -16,7 +16,7 @@ from timellm_core.errors import BackboneError
 from timellm_core.safety import check_weight_file, pickle_weight_files
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SCANNED = [PROJECT_ROOT / "timellm_core", PROJECT_ROOT / "pages", PROJECT_ROOT / "app.py"]
+SCANNED = [PROJECT_ROOT / "timellm_core", PROJECT_ROOT / "pages", PROJECT_ROOT / "explorer_ui", PROJECT_ROOT / "app.py"]
 
 
 def _python_files() -> list[Path]:

@@ -38,7 +38,7 @@ def test_evaluate_in_a_fresh_process_gives_the_trained_test_mse(trained_run, pro
 
 @pytest.mark.slow
 def test_the_apps_reloaded_run_gives_the_trained_test_mse(trained_run):
-    from pages._model import _run_model
+    from explorer_ui.model import _run_model
     from timellm_core.training.restore import evaluate_run
     from timellm_core.training.runs import load_run
 

@@ -8,15 +8,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _jobs as jobs
-from pages import _shared as shared
+from explorer_ui import charts
+from explorer_ui import jobs
+from explorer_ui import shared
+from timellm_core.comparison import compare_run, comparison_rows, comparison_sentence
 
 
 def render_comparison(info: Any, key: str) -> None:
     """The comparison of run ``info`` (a RunInfo); a button computes it for runs that lack it."""
-    from timellm_core.comparison import compare_run, comparison_rows, comparison_sentence
-
     if not info.test_metrics:
         return
     st.markdown("**Against simple forecasters on the same test windows**")

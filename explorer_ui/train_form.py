@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 import torch
 
-from pages import _shared as shared
+from explorer_ui import shared
 from timellm_core.backbones import CATALOGUE, is_available
 from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
 from timellm_core.errors import TimeLLMError

@@ -6,19 +6,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
-from pages._readiness import bytes_progress, run_with_progress
-from timellm_core.config import RunConfig
+from explorer_ui import charts
+from explorer_ui import shared
+from explorer_ui.readiness import bytes_progress, run_with_progress
+from timellm_core.config import DataConfig, RunConfig
+from timellm_core.data import fetch_dataset, prepare_data
+from timellm_core.data.m4 import find_m4_file, m4_pattern
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def m4_data(pattern: str, data_path: str | None) -> object:
     """The pattern's M4Data (series, test horizons, benchmarks), shared read-only."""
-    from timellm_core.config import DataConfig
-    from timellm_core.data import prepare_data
-    from timellm_core.data.m4 import m4_pattern
-
     meta = m4_pattern(pattern)
     return prepare_data(DataConfig(name="m4", seasonal_patterns=meta.name, features="S", data_path=data_path),
                         seq_len=meta.seq_len, pred_len=meta.horizon)
@@ -38,9 +36,6 @@ def series_picker(data: object, key: str) -> int:
 
 
 def render_m4_data(config: RunConfig) -> None:
-    from timellm_core.data import fetch_dataset
-    from timellm_core.data.m4 import find_m4_file
-
     pattern = config.data.seasonal_patterns or "Hourly"
     if find_m4_file(pattern, "train") is None:
         st.warning(f"The M4 {pattern} files are not on this machine. Put {pattern}-train.csv and "

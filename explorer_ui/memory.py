@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from explorer_ui import shared
+from timellm_core.backbones import BackboneSpec
+from timellm_core.backbones.memory import PRECISIONS, plan_memory
 from timellm_core.config import RunConfig
 
 GPU_GIB = 6.0
@@ -15,15 +15,15 @@ HEADROOM = 1.10  # CUDA context, allocator slack and transient buffers are not i
 GIB = 1024 ** 3
 
 
-def render_memory_plan(memory: Any, config: RunConfig, spec: Any, n_channels: int | None) -> None:
+def render_memory_plan(config: RunConfig, spec: BackboneSpec, n_channels: int | None) -> None:
     """A table of estimated training memory for fp32, bf16 and 4-bit, and the answer for 6 GB."""
     channels = n_channels or 7
     rows = []
     with shared.core_errors():
-        for precision in memory.PRECISIONS:
-            plan = memory.plan_memory(spec, int(config.backbone.llm_layers), precision, config.model,
-                                      batch_size=int(config.training.batch_size), n_channels=channels,
-                                      training=True, optimize=bool(config.model.optimize))
+        for precision in PRECISIONS:
+            plan = plan_memory(spec, int(config.backbone.llm_layers), precision, config.model,
+                               batch_size=int(config.training.batch_size), n_channels=channels,
+                               training=True, optimize=bool(config.model.optimize))
             rows.append({"precision": precision, "frozen LLM": plan.frozen_weight_bytes / GIB,
                          "trainable + Adam": plan.trainable_bytes / GIB, "activations": plan.activation_bytes / GIB,
                          "total (GiB)": plan.total_bytes / GIB,

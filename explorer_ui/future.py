@@ -9,8 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import _charts as charts
-from pages import _shared as shared
+from explorer_ui import charts
+from explorer_ui import shared
 from timellm_core.data.future_input import M4_DECLINED
 from timellm_core.errors import TimeLLMError
 from timellm_core.prediction import FutureForecast, forecast_future
@@ -62,7 +62,7 @@ def future_chart(result: FutureForecast, channel: str) -> go.Figure:
 
 
 def render_future_forecast(target: Any) -> None:
-    """The section for the page's run (``pages._model.Inspected``); M4 runs are declined with a message."""
+    """The section for the page's run (``explorer_ui.model.Inspected``); M4 runs are declined with a message."""
     config, data = target.config, target.data
     seq_len, pred_len = config.model.seq_len, config.model.pred_len
     st.subheader("Forecast the future")

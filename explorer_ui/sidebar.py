@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _shared as shared
-from pages._jobs import current_job, current_job_by_id, job_summary, list_run_summaries, refresh_runs
+from explorer_ui import shared
+from explorer_ui.jobs import current_job, current_job_by_id, job_summary, list_run_summaries, refresh_runs
+from timellm_core.backbones import is_available, list_backbones
+from timellm_core.data import find_dataset_file, get_dataset_spec, list_datasets
+from timellm_core.data.m4 import M4_PATTERNS
 
 FINISHED_SELECTED = "sidebar_finished_selected"  # this session's finished run, once selected
 
@@ -32,18 +35,14 @@ def _adopt_pending_run() -> None:
             refresh_runs()
             shared.choose_run_next_run(mine)
     pending = st.session_state.pop(shared.PENDING_RUN, None)
-    if pending is None or not any(run.run_id == pending for run in list_run_summaries() or []):
+    if pending is None or not any(run.run_id == pending for run in list_run_summaries()):
         return
     st.session_state[shared.RUN] = pending
     _adopt_run_choices()
 
 
 def _dataset_picker() -> None:
-    data = shared.optional_core("timellm_core.data")
-    if data is None:
-        st.caption("Datasets: the data layer is not built yet.")
-        return
-    specs = data.list_datasets()
+    specs = list_datasets()
     names = [spec.name for spec in specs]
     if shared.CUSTOM_PATH not in st.session_state and "custom" in names:
         names.remove("custom")  # offered once a CSV is uploaded on the Data page
@@ -52,25 +51,23 @@ def _dataset_picker() -> None:
         st.session_state[shared.DATASET] = pending
         st.session_state[shared.RUN] = shared.NO_RUN
     if shared.DATASET not in st.session_state:  # a new session: open on real data when it is here
-        st.session_state[shared.DATASET] = _first_dataset(data, names)
+        st.session_state[shared.DATASET] = _first_dataset(names)
     if st.session_state.get(shared.DATASET) not in names:
         st.session_state[shared.DATASET] = None
     st.selectbox("Dataset", names, index=None, key=shared.DATASET, placeholder="Choose a dataset",
                  on_change=_forget_mismatched_run,
                  format_func=lambda name: _dataset_label(name), help="The series to explore and train on.")
     if shared.is_m4(st.session_state.get(shared.DATASET)):
-        from timellm_core.data.m4 import M4_PATTERNS
-
         patterns = list(M4_PATTERNS)  # Yearly ... Hourly; the ones not downloaded say so on the Data page
         if st.session_state.get(shared.M4_PATTERN) not in patterns:
             st.session_state[shared.M4_PATTERN] = "Hourly" if "Hourly" in patterns else patterns[0]
         st.selectbox("M4 seasonal pattern", patterns, key=shared.M4_PATTERN, on_change=_forget_mismatched_run)
 
 
-def _first_dataset(data, names: list[str]) -> str | None:
+def _first_dataset(names: list[str]) -> str | None:
     """ETTh1 when its file is found (the paper's first benchmark), else the generated Synthetic series."""
     try:
-        data.find_dataset_file(data.get_dataset_spec("ETTh1"))
+        find_dataset_file(get_dataset_spec("ETTh1"))
         return "ETTh1"
     except Exception:  # noqa: BLE001 - any failure to find the file means: fall back to Synthetic
         return "Synthetic" if "Synthetic" in names else None
@@ -83,14 +80,10 @@ def _dataset_label(name: str) -> str:
 
 
 def _backbone_picker() -> None:
-    backbones = shared.optional_core("timellm_core.backbones")
-    if backbones is None:
-        st.caption("Backbones: the backbone catalogue is not built yet.")
-        return
-    specs = {spec.name: spec for spec in backbones.list_backbones()}
+    specs = {spec.name: spec for spec in list_backbones()}
     if shared.BACKBONE not in st.session_state:  # a new session: the default backbone when it is here
         default = specs.get("smollm2-135m")
-        st.session_state[shared.BACKBONE] = default.name if default and backbones.is_available(default) else None
+        st.session_state[shared.BACKBONE] = default.name if default and is_available(default) else None
     if st.session_state.get(shared.BACKBONE) not in specs:
         st.session_state[shared.BACKBONE] = None
 
@@ -98,7 +91,7 @@ def _backbone_picker() -> None:
         spec = specs[name]
         if spec.tiny:
             return f"{name} (tiny, random)"
-        return name if backbones.is_available(spec) else f"{name} (not downloaded)"
+        return name if is_available(spec) else f"{name} (not downloaded)"
 
     st.selectbox("Backbone", list(specs), index=None, key=shared.BACKBONE, placeholder="Choose a backbone",
                  format_func=label, on_change=_forget_mismatched_run,
@@ -108,9 +101,6 @@ def _backbone_picker() -> None:
 
 def _run_picker() -> None:
     runs = list_run_summaries()
-    if runs is None:
-        st.caption("Runs: the training package is not built yet.")
-        return
     ids = [shared.NO_RUN] + [run.run_id for run in runs]
     if st.session_state.get(shared.RUN) not in ids:
         st.session_state[shared.RUN] = shared.NO_RUN
@@ -126,7 +116,7 @@ def _selected_run_summary():
     run_id = st.session_state.get(shared.RUN)
     if run_id in (None, shared.NO_RUN):
         return None
-    return next((run for run in list_run_summaries() or [] if run.run_id == run_id), None)
+    return next((run for run in list_run_summaries() if run.run_id == run_id), None)
 
 
 def _adopt_run_choices() -> None:

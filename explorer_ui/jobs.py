@@ -8,7 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _shared as shared
+from explorer_ui import shared
+from timellm_core.training import JobRegistry
+from timellm_core.training.runs import default_runs_dir, list_runs
 
 
 @dataclass(frozen=True)
@@ -25,30 +27,23 @@ class RunSummary:
 @st.cache_resource(ttl=3, show_spinner=False, max_entries=4)
 def _cached_runs(runs_dir: str, jobs_state: tuple[tuple[str, str], ...]) -> list[Any]:
     """Reading every run folder is slow-ish: once per 3 s, and again when a job here changes status."""
-    from timellm_core.training.runs import list_runs
-
     return list_runs(runs_dir)
 
 
 def _jobs_state() -> tuple[tuple[str, str], ...]:
     """(run id, status) of this server's jobs: part of the run list's cache key."""
-    jobs = registry()
-    return tuple((job.run_id, job.status) for job in jobs.jobs()) if jobs is not None else ()
+    return tuple((job.run_id, job.status) for job in registry().jobs())
 
 
 def runs_dir() -> str:
-    from timellm_core.training.runs import default_runs_dir
-
     return str(default_runs_dir())
 
 
-def list_run_summaries(usable_only: bool = True) -> list[RunSummary] | None:
-    """Runs under the runs folder, newest first (cached briefly); None when training is not built.
+def list_run_summaries(usable_only: bool = True) -> list[RunSummary]:
+    """Runs under the runs folder, newest first (cached briefly).
 
     ``usable_only`` keeps runs whose config can be rebuilt and that saved trained weights.
     """
-    if shared.optional_core("timellm_core.training.runs") is None:
-        return None
     summaries = []
     for info in _cached_runs(runs_dir(), _jobs_state()):
         if usable_only and (info.config is None or not info.has_model):
@@ -80,7 +75,7 @@ def _label(info: Any) -> str:
 def find_run(run_id: str | None) -> RunSummary | None:
     if not run_id:
         return None
-    return next((run for run in list_run_summaries(usable_only=False) or [] if run.run_id == run_id), None)
+    return next((run for run in list_run_summaries(usable_only=False) if run.run_id == run_id), None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -88,25 +83,19 @@ def find_run(run_id: str | None) -> RunSummary | None:
 # ------------------------------------------------------------------------------------------
 
 
-def registry() -> Any | None:
-    """The process-wide JobRegistry, or None when the training package does not offer it yet."""
-    training = shared.optional_core("timellm_core.training")
-    if training is None:
-        return None
+def registry() -> JobRegistry:
+    """The process-wide JobRegistry."""
     return shared.job_registry()
 
 
 def current_job_by_id(run_id: str) -> Any | None:
     """The job this server started for ``run_id``, or None."""
-    jobs = registry()
-    return jobs.get(run_id) if jobs is not None else None
+    return registry().get(run_id)
 
 
 def current_job() -> Any | None:
     """The running job if there is one, else the most recent one this server started, else None."""
     jobs = registry()
-    if jobs is None:
-        return None
     return jobs.active() or jobs.latest()
 
 

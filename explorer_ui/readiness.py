@@ -7,7 +7,11 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
+from explorer_ui import shared
+from timellm_core.backbones import is_available, list_backbones
+from timellm_core.backbones.fetch import fetch_backbone
+from timellm_core.data import DatasetSpec, fetch_dataset, find_dataset_file, list_datasets
+from timellm_core.data.m4 import M4_PATTERNS, find_m4_file
 from timellm_core.errors import TimeLLMError
 
 
@@ -21,7 +25,7 @@ def render_readiness() -> None:
         _backbones()
 
 
-def dataset_ready(data: Any, spec: Any) -> tuple[bool, str]:
+def dataset_ready(spec: DatasetSpec) -> tuple[bool, str]:
     """(usable now, where or why not) for one registry entry."""
     if spec.kind == "synthetic":
         return True, "generated in code"
@@ -32,33 +36,25 @@ def dataset_ready(data: Any, spec: Any) -> tuple[bool, str]:
         found = [pattern for pattern in _m4_patterns() if _m4_here(pattern)]
         return bool(found), ("patterns here: " + ", ".join(found)) if found else "not downloaded"
     try:
-        path = data.find_dataset_file(spec)
+        path = find_dataset_file(spec)
     except TimeLLMError:
         return False, "not downloaded"
     return True, str(path)
 
 
 def _m4_patterns() -> list[str]:
-    from timellm_core.data.m4 import M4_PATTERNS
-
     return list(M4_PATTERNS)
 
 
 def _m4_here(pattern: str) -> bool:
-    from timellm_core.data.m4 import find_m4_file
-
     return find_m4_file(pattern, "train") is not None
 
 
 def _datasets() -> None:
-    data = shared.optional_core("timellm_core.data")
-    if data is None:
-        st.caption("The data layer is not built yet.")
-        return
     rows = []
     missing: dict[str, tuple[str, str | None, str]] = {}  # label -> (dataset, M4 pattern, size)
-    for spec in data.list_datasets():
-        ready, where = dataset_ready(data, spec)
+    for spec in list_datasets():
+        ready, where = dataset_ready(spec)
         rows.append({"dataset": spec.name, "ready": "yes" if ready else "no", "where": where})
         if not ready and spec.kind == "csv" and spec.url:
             missing[spec.name] = (spec.name, None, f" (~{spec.size_bytes / 1e6:.0f} MB)" if spec.size_bytes else "")
@@ -71,18 +67,14 @@ def _datasets() -> None:
         choice = st.selectbox("Fetch a dataset", list(missing), key="fetch_dataset_choice")
         name, pattern, size = missing[choice]
         if st.button(f"Download {choice}{size}", key="fetch_dataset_button"):
-            run_with_progress(lambda bar: data.fetch_dataset(name, progress=bytes_progress(bar, choice),
-                                                             pattern=pattern), f"Downloading {choice}")
+            run_with_progress(lambda bar: fetch_dataset(name, progress=bytes_progress(bar, choice), pattern=pattern),
+                              f"Downloading {choice}")
 
 
 def _backbones() -> None:
-    backbones = shared.optional_core("timellm_core.backbones")
-    if backbones is None:
-        st.caption("The backbone catalogue is not built yet.")
-        return
     rows, missing = [], []
-    for spec in backbones.list_backbones():
-        ready = backbones.is_available(spec)
+    for spec in list_backbones():
+        ready = is_available(spec)
         rows.append({"backbone": spec.name, "family": spec.family,
                      "ready": "yes (tiny, random)" if spec.tiny else "yes" if ready else "no",
                      "hidden": spec.hidden_size, "params": _millions(spec.params)})
@@ -125,8 +117,6 @@ def message_progress(bar: Any) -> Callable[[str, float | None], None]:
 
 def fetch_backbone_with_progress(name: str) -> bool:
     """Fetch a backbone with a progress bar; True when it is now available."""
-    from timellm_core.backbones.fetch import fetch_backbone
-
     return run_with_progress(lambda bar: fetch_backbone(name, progress=message_progress(bar)),
                              f"Fetching {name}")
 

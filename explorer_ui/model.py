@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+import torch
 
-from pages import _jobs as jobs
-from pages import _shared as shared
+from explorer_ui import jobs
+from explorer_ui import shared
+from explorer_ui.m4_view import load_m4
 from timellm_core.config import BackboneConfig, RunConfig
+from timellm_core.model import TimeLLM
+from timellm_core.training import load_run_model
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,6 @@ class Inspected:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _run_model(run_dir: str, weights_mtime: float, backbone_config: BackboneConfig) -> tuple[Any, Any]:
     """(model with the run's best weights, its data); reloaded when model.safetensors changes."""
-    from timellm_core.training import load_run_model
-
     backbone = shared.loaded_backbone(backbone_config)
     model, data = load_run_model(run_dir, backbone=backbone)
     model.eval()
@@ -45,10 +47,6 @@ def _run_model(run_dir: str, weights_mtime: float, backbone_config: BackboneConf
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _untrained_model(config: RunConfig, description: str | None) -> Any:
     """A freshly initialised model (seeded by the config's seed) over the cached backbone."""
-    import torch
-
-    from timellm_core.model import TimeLLM
-
     backbone = shared.loaded_backbone(config.backbone)
     with torch.random.fork_rng(devices=[]):  # seeded, without moving the app's global random state
         torch.manual_seed(int(config.training.seed))
@@ -59,7 +57,6 @@ def _untrained_model(config: RunConfig, description: str | None) -> Any:
 
 def inspected(need_run: bool = False) -> Inspected:
     """The model to inspect for the sidebar's choices; tells the person what to choose and stops if needed."""
-    shared.require_core("timellm_core.model", "Time-LLM model")
     chosen = shared.selection()
     if chosen.run_id is not None:
         run = jobs.find_run(chosen.run_id)
@@ -92,16 +89,12 @@ def inspected(need_run: bool = False) -> Inspected:
 
 
 def _m4(config: RunConfig) -> Any:
-    from pages._m4_view import load_m4
-
     return load_m4(config.data.seasonal_patterns or "Hourly", config.data.data_path)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _trace(_model: Any, model_key: str, _data: Any, data_key: str, split: str, index: int) -> tuple[Any, Any, Any]:
     """(input window (T, N) scaled, target (pred_len, N_out) scaled, Trace) of one window."""
-    import torch
-
     item = _data.windows(split)[index]
     x, y = item[0], item[1]
     x = torch.as_tensor(x, dtype=torch.float32)

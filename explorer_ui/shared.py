@@ -1,22 +1,25 @@
 """What every page shares: the session keys, the process-wide caches, and small page helpers.
 
-Per-user choices live in ``st.session_state`` under the keys below (the sidebar in ``app.py``
-writes them). Process-wide objects (loaded backbones, prepared datasets, the job registry,
-models rebuilt from runs) come from ``st.cache_resource`` and are only read by the pages.
+Per-user choices live in ``st.session_state`` under the keys below (the sidebar, ``sidebar.py``,
+writes them). Process-wide objects (loaded backbones, prepared datasets, the job registry, models
+rebuilt from runs) come from ``st.cache_resource`` and are only read by the pages.
 """
 
 from __future__ import annotations
 
-import importlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Iterator
 
 import streamlit as st
 
+from timellm_core.backbones import Backbone
+from timellm_core.backbones import load_backbone as load_frozen_backbone
 from timellm_core.config import BackboneConfig, DataConfig, RunConfig, preset
+from timellm_core.data import get_dataset_spec, prepare_data
+from timellm_core.data.m4 import m4_pattern
 from timellm_core.errors import TimeLLMError
+from timellm_core.training import JobRegistry, default_registry
 
 # Session keys (the sidebar widgets use the same keys, so choosing updates them directly).
 DATASET = "dataset"
@@ -35,29 +38,8 @@ DEFAULT_PRESET = "cpu-quick"
 
 
 # ------------------------------------------------------------------------------------------
-# Importing the core while parts of it may still be missing
+# Errors from the core
 # ------------------------------------------------------------------------------------------
-
-
-def optional_core(module: str) -> ModuleType | None:
-    """Import ``module`` from timellm_core, or None when that part of the package does not exist."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        missing = error.name or ""
-        if module == missing or module.startswith(missing + "."):
-            return None
-        raise  # a missing dependency of a module that exists is a real fault
-
-
-def require_core(module: str, what: str) -> ModuleType:
-    """Import ``module``; when it is not built yet, say so plainly on the page and stop the script."""
-    found = optional_core(module)
-    if found is None:
-        st.info(f"The {what} (`{module}`) is not part of this installation yet, so this part of the "
-                "explorer cannot run. Everything else keeps working.")
-        st.stop()
-    return found
 
 
 @contextmanager
@@ -124,11 +106,8 @@ def set_working_config(config: RunConfig) -> None:
 
 def _use_m4_lengths(config: RunConfig) -> None:
     """M4's protocol fixes the lengths: pred_len = the pattern's horizon, seq_len = two horizons."""
-    m4 = optional_core("timellm_core.data.m4")
-    if m4 is None:
-        return
     try:
-        meta = m4.m4_pattern(config.data.seasonal_patterns)
+        meta = m4_pattern(config.data.seasonal_patterns)
     except TimeLLMError:
         return
     config.model.seq_len, config.model.pred_len = meta.seq_len, meta.horizon
@@ -142,11 +121,8 @@ def channel_count(config: RunConfig) -> int | None:
     if config.data.name == "custom":
         report = st.session_state.get("data_upload_report")
         return len(report.channels) if report is not None else None
-    data = optional_core("timellm_core.data")
-    if data is None:
-        return None
     try:
-        return data.get_dataset_spec(config.data.name).channels
+        return get_dataset_spec(config.data.name).channels
     except TimeLLMError:
         return None
 
@@ -179,24 +155,18 @@ def need(what: str, where: str) -> None:
 @st.cache_resource(show_spinner=False, max_entries=6)
 def prepared_data(config: DataConfig, seq_len: int, pred_len: int) -> Any:
     """``prepare_data`` once per (data settings, seq_len, pred_len), shared by every session (read only)."""
-    from timellm_core.data import prepare_data
-
     return prepare_data(config, seq_len=seq_len, pred_len=pred_len)
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
-def loaded_backbone(config: BackboneConfig) -> Any:
+def loaded_backbone(config: BackboneConfig) -> Backbone:
     """A loaded, frozen backbone per BackboneConfig; shared read-only (eval mode, no gradients)."""
-    from timellm_core.backbones import load_backbone
-
-    return load_backbone(config)
+    return load_frozen_backbone(config)
 
 
 @st.cache_resource(show_spinner=False)
-def job_registry() -> Any:
+def job_registry() -> JobRegistry:
     """The one registry of background training jobs for this server process (thread-safe)."""
-    from timellm_core.training import default_registry
-
     return default_registry()
 
 
@@ -206,7 +176,7 @@ def load_data(config: RunConfig) -> Any:
         return prepared_data(config.data, config.model.seq_len, config.model.pred_len)
 
 
-def load_backbone(config: BackboneConfig) -> Any:
+def load_backbone(config: BackboneConfig) -> Backbone:
     """The loaded backbone for ``config``, with a spinner (the first load can take a while)."""
     with core_errors(), st.spinner(f"Loading backbone {config.name} ({config.llm_layers} layers) ..."):
         return loaded_backbone(config)

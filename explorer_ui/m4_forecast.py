@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _charts as charts
+from explorer_ui import charts
 from timellm_core import metrics as m4_metrics
 from timellm_core.inspection import forecast_table
 

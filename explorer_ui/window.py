@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as shared
-from pages._model import Inspected
+from explorer_ui import shared
+from explorer_ui.model import Inspected
 
 
 @dataclass(frozen=True)
