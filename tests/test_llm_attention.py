@@ -83,7 +83,7 @@ def test_shares_sum_to_one_for_every_query_row(backbone):
     np.testing.assert_allclose(shares.sum(axis=-1), 1.0, atol=1e-5)
     summary = inside.layer_summary(maps)
     assert list(summary["layer"]) == [0, 1]
-    np.testing.assert_allclose(summary["prompt share"] + summary["patches share"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(summary["prompt share"] + summary[inside.PATCHES], 1.0, atol=1e-6)
     np.testing.assert_allclose(summary[groups].sum(axis=1), 1.0, atol=1e-5)
     prompt_groups = [group for group in groups if group != inside.PATCHES]
     np.testing.assert_allclose(summary[prompt_groups].sum(axis=1), summary["prompt share"], atol=1e-5)

@@ -201,13 +201,12 @@ def group_shares(maps: LLMAttentionMaps) -> tuple[list[str], np.ndarray]:
 
 
 def layer_summary(maps: LLMAttentionMaps) -> pd.DataFrame:
-    """Per layer: the share of the patch positions' attention on the prompt, on the patches, on the
-    first prompt token, and on every group (averaged over heads and patch positions)."""
+    """Per layer: the share of the patch positions' attention on the prompt, on the first prompt token,
+    and on every group, PATCHES included (averaged over heads and patch positions)."""
     groups, shares = group_shares(maps)
     per_layer = shares.mean(axis=(1, 2))  # (layers, G)
     frame = pd.DataFrame(per_layer, columns=groups)
     frame.insert(0, "first token", maps.attention[..., 0].mean(axis=(1, 2)))
-    frame.insert(0, PATCHES + " share", frame[PATCHES])
     frame.insert(0, "prompt share", 1.0 - frame[PATCHES])
     frame.insert(0, "layer", np.arange(maps.layer_count))
     return frame
