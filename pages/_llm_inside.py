@@ -30,7 +30,8 @@ GROUP_COLOURS = {"special tokens": "#9ca3af", "description": "#60a5fa", "task": 
 TRAINED, UNTRAINED = "trained run", "untrained model"
 
 
-def attention_maps(model: Any, model_key: str, target: Inspected, choice: WindowChoice) -> tuple[LLMAttentionMaps, bool]:
+def attention_maps(model: Any, model_key: str, target: Inspected,
+                   choice: WindowChoice) -> tuple[LLMAttentionMaps, bool]:
     """(the maps of the chosen window and channel for ``model``, whether they came from the session's cache)."""
     cache: OrderedDict = st.session_state.setdefault(CACHE, OrderedDict())
     data = target.config.data
@@ -70,10 +71,11 @@ def token_heatmap(matrix: np.ndarray, maps: LLMAttentionMaps, title: str) -> go.
         z=matrix, x=labels, y=[f"patch {i}" for i in range(matrix.shape[0])], customdata=hover,
         colorscale="Viridis", colorbar=dict(title=dict(text="attention")),
         hovertemplate="query %{y}<br>key %{x} (%{customdata})<br>attention %{z:.4f}<extra></extra>"))
+    named = max(3, len(groups) // 25)  # keys a band needs for its name to fit
     for group, start, end in _runs(groups):  # the band above the plot: which part of the sequence a key is
         fig.add_shape(type="rect", xref="x", yref="paper", x0=start - 0.5, x1=end - 0.5, y0=1.0, y1=1.05,
                       fillcolor=GROUP_COLOURS.get(group, "#e5e7eb"), line=dict(width=0))
-        if end - start >= 3:
+        if end - start >= named:
             fig.add_annotation(x=(start + end - 1) / 2, y=1.025, xref="x", yref="paper", text=_tick(group),
                                showarrow=False, font=dict(size=10))
     fig.update_xaxes(type="category", title_text="key: prompt token (position, text) then patch", tickangle=-90,

@@ -155,6 +155,8 @@ def test_the_reading_compares_trained_with_untrained():
     assert "70%" in more and "untrained: 50%" in more and "more than before" in more and "layer 1 (90%)" in more
     assert "less than before" in inside.reading(untrained, _summary([0.2, 0.3, 0.2]))
     assert "about as much" in inside.reading(untrained, _summary([0.52, 0.5, 0.5]))
+    single = inside.reading(_summary([0.4]), _summary([0.3]))
+    assert single.startswith("In its only layer") and "most in layer" not in single and "less than" in single
 
 
 @pytest.mark.slow

@@ -219,16 +219,18 @@ def _percent(value: float) -> str:
 def reading(untrained: pd.DataFrame, trained: pd.DataFrame | None = None) -> str:
     """One plain-language sentence on how much the patch positions read the prompt (``layer_summary`` frames)."""
     layers = len(untrained)
+    over = "In its only layer" if layers == 1 else f"Averaged over the {layers} layers"
     untrained_share = float(untrained["prompt share"].mean())
     if trained is None:
-        return (f"Averaged over the {layers} layers, the patch positions of this untrained model give "
-                f"{_percent(untrained_share)} of their attention to the prompt and "
-                f"{_percent(1 - untrained_share)} to the patches; choose a trained run to see what training changes.")
+        return (f"{over}, the patch positions of this untrained model give {_percent(untrained_share)} of their "
+                f"attention to the prompt and {_percent(1 - untrained_share)} to the patches; choose a trained run "
+                "to see what training changes.")
     trained_share = float(trained["prompt share"].mean())
     change = trained_share - untrained_share
     verdict = ("about as much as before training" if abs(change) < 0.05
                else "more than before training" if change > 0 else "less than before training")
-    heaviest = max(range(layers), key=lambda layer: float(trained["prompt share"].iloc[layer]))
-    return (f"Averaged over the {layers} layers, the trained run's patch positions give {_percent(trained_share)} "
-            f"of their attention to the prompt (untrained: {_percent(untrained_share)}): they read it {verdict}, "
-            f"most in layer {heaviest} ({_percent(float(trained['prompt share'].iloc[heaviest]))}).")
+    shares = trained["prompt share"].to_numpy()
+    heaviest = int(np.argmax(shares))
+    where = f", most in layer {heaviest} ({_percent(float(shares[heaviest]))})" if layers > 1 else ""
+    return (f"{over}, the trained run's patch positions give {_percent(trained_share)} of their attention to the "
+            f"prompt (untrained: {_percent(untrained_share)}): they read it {verdict}{where}.")
