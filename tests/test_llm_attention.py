@@ -161,7 +161,10 @@ def test_the_reading_compares_trained_with_untrained():
 
 @pytest.mark.slow
 def test_real_smollm2_answers_within_two_seconds():
-    """The default backbone at its default depth (SmolLM2-135M, 6 layers, T 512): one ETTh1 channel's maps."""
+    """The default backbone at its default depth (SmolLM2-135M, 6 layers, T 512) on an ETTh1 window: what the
+    page computes for a run, the maps of two models (the run's and its untrained twin), within 2 s.
+
+    A wall-clock target: it holds on this project's 2-core machine unless other work oversubscribes it."""
     if not is_available(resolve_backbone_spec("smollm2-135m")):
         pytest.fail("smollm2-135m is not in base_models/: run `make models` first.")
     from timellm_core.data import prepare_data
@@ -169,13 +172,18 @@ def test_real_smollm2_answers_within_two_seconds():
     config = TimeLLMConfig()
     data = prepare_data(DataConfig(name="ETTh1"), config.seq_len, config.pred_len)
     backbone = load_backbone(BackboneConfig(name="smollm2-135m", llm_layers=6), device="cpu")
-    model = TimeLLM(config, backbone, description=data.description).eval()
+    models = []
+    for seed in (0, 1):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            models.append(TimeLLM(config, backbone, description=data.description).eval())
     window = data.windows("test")[0][0]  # (T, N)
-    inside.series_attention(model, window, channel=6)  # the first call also builds the prompt prefix's cache
+    for model in models:
+        inside.series_attention(model, window, channel=6)  # the first call also builds the prompt prefix's cache
     seconds = []
-    for channel in (6, 0):
-        maps = inside.series_attention(model, window, channel)
-        seconds.append(maps.seconds)
-    assert maps.attention.shape[:3] == (6, 9, 64)
-    np.testing.assert_allclose(maps.attention.sum(axis=-1), 1.0, atol=1e-4)
+    for channel in (6, 0, 3):
+        maps = [inside.series_attention(model, window, channel) for model in models]
+        seconds.append(sum(m.seconds for m in maps))
+    assert maps[0].attention.shape[:3] == (6, 9, 64)
+    np.testing.assert_allclose(maps[0].attention.sum(axis=-1), 1.0, atol=1e-4)
     assert min(seconds) < 2.0, seconds
