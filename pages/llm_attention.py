@@ -30,22 +30,22 @@ else:
 choice = pick_window(target, key="llm_inside")
 maps, cached = inside_ui.attention_maps(target.model, target.model_key, target, choice)
 
+computed = [] if cached else [maps.seconds]  # seconds of the maps computed in this script run
 summaries = {}
 if target.trained:
     untrained_model, untrained_key = untrained_counterpart(target)
     untrained_maps, untrained_cached = inside_ui.attention_maps(untrained_model, untrained_key, target, choice)
+    computed += [] if untrained_cached else [untrained_maps.seconds]
     summaries[inside_ui.TRAINED] = layer_summary(maps)
     summaries[inside_ui.UNTRAINED] = layer_summary(untrained_maps)
-    seconds = 0.0 if cached and untrained_cached else maps.seconds + untrained_maps.seconds
 else:
     summaries[inside_ui.UNTRAINED] = layer_summary(maps)
-    seconds = 0.0 if cached else maps.seconds
 
 columns = st.columns(4)
 columns[0].metric("Prompt tokens", len(maps.prompt_tokens))
 columns[1].metric("Patch positions", maps.patch_count)
 columns[2].metric("Layers x heads", f"{maps.layer_count} x {maps.head_count}")
-columns[3].metric("Computed in", "cached" if seconds == 0.0 else f"{seconds:.2f} s",
+columns[3].metric("Computed in", f"{sum(computed):.2f} s" if computed else "cached",
                   help="The LLM run on this channel with its attention maps (both models when a run is chosen); "
                        "kept for this session per run, window and channel.")
 
