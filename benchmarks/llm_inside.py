@@ -26,12 +26,14 @@ sys.path.insert(0, str(HERE.parent))
 import torch  # noqa: E402
 
 from timellm_core.backbones import load_backbone  # noqa: E402
+from timellm_core.benchmarking.speed import matmul_rate_gflops  # noqa: E402
 from timellm_core.config import BackboneConfig, DataConfig, TimeLLMConfig, preset  # noqa: E402
 from timellm_core.data import prepare_data  # noqa: E402
 from timellm_core.llm_attention import series_attention  # noqa: E402
 from timellm_core.model import TimeLLM  # noqa: E402
 
 REPEATS = 5
+IDLE_GFLOPS = 52.6  # float32 (256, 576) @ (576, 1536) on this project's idle 2-core EPYC (llm/precision.py)
 SETTINGS = {  # name -> (layers kept, model settings)
     "default (6 layers, T 512)": (6, TimeLLMConfig()),
     "app preset cpu-quick (2 layers, T 96)": (preset("cpu-quick").backbone.llm_layers, preset("cpu-quick").model),
@@ -47,8 +49,9 @@ def _measure(layers: int, config: TimeLLMConfig) -> dict:
     cpu = time.process_time()
     first = series_attention(model, window, channel=6)
     first_cpu = time.process_time() - cpu
-    seconds, cpu_seconds = [], []
+    seconds, cpu_seconds, rates = [], [], []
     for channel in range(REPEATS):
+        rates.append(matmul_rate_gflops(rows=256))  # how fast the machine multiplies right now
         cpu = time.process_time()
         seconds.append(series_attention(model, window, channel=channel).seconds)
         cpu_seconds.append(time.process_time() - cpu)
@@ -58,7 +61,9 @@ def _measure(layers: int, config: TimeLLMConfig) -> dict:
     whole, whole_cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"first_s": first.seconds, "median_s": statistics.median(seconds), "all_s": seconds,
             "first_cpu_s": first_cpu, "median_cpu_s": statistics.median(cpu_seconds), "all_cpu_s": cpu_seconds,
-            "whole_window_s": whole, "whole_window_cpu_s": whole_cpu, "shape": list(first.attention.shape)}
+            "whole_window_s": whole, "whole_window_cpu_s": whole_cpu, "shape": list(first.attention.shape),
+            "matmul_gflops": rates, "idle_estimate_s": statistics.median(
+                [wall * rate / IDLE_GFLOPS for wall, rate in zip(seconds, rates)])}
 
 
 def main() -> int:
@@ -88,8 +93,15 @@ def main() -> int:
             f"{row['median_s']:.2f} s ({row['median_cpu_s']:.2f}) | {2 * row['first_s']:.2f} / "
             f"{2 * row['median_s']:.2f} s ({2 * row['first_cpu_s']:.2f} / {2 * row['median_cpu_s']:.2f}) | "
             f"{row['whole_window_s']:.2f} s ({row['whole_window_cpu_s']:.2f}) |")
-    lines += ["", "The first call builds the model's prompt-prefix cache; a run and its untrained twin each have their "
-              "own. The page keeps each (model, window, channel) in the session, so changing the layer, the head or "
+    lines += ["", "Scaled to the idle machine (each call's wall time x the float32 product rate measured just before "
+              f"it / {IDLE_GFLOPS} GFLOP/s, the rate of this project's idle 2-core EPYC; an estimate, median): "
+              + "; ".join(f"{name}: {row['idle_estimate_s']:.2f} s a channel, {2 * row['idle_estimate_s']:.2f} s "
+                          f"for a run and its twin (rates measured {min(row['matmul_gflops']):.1f}-"
+                          f"{max(row['matmul_gflops']):.1f} GFLOP/s)" for name, row in results["settings"].items())
+              + "."]
+    lines += ["", "A model's first call also computes its text prototypes (S x V x D = 1000 x 49152 x 576, 57 GFLOP; "
+              "the other inspection pages share them for the run's model) and its prompt prefix's cache; a run and "
+              "its untrained twin each have their own, once per server process. The page keeps each (model, window, channel) in the session, so changing the layer, the head or "
               "the view draws again without computing."]
     (HERE / "llm_inside.md").write_text("\n".join(lines) + "\n")
     (HERE / "llm_inside.json").write_text(json.dumps(results, indent=2) + "\n")

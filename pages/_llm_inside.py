@@ -21,7 +21,7 @@ from pages._window import WindowChoice
 from timellm_core.llm_attention import PATCHES, LLMAttentionMaps, series_attention
 
 CACHE = "llm_inside_maps"  # session key: OrderedDict (model key, data key, split, window, channel) -> maps
-CACHE_SIZE = 8  # a few windows of the run and of the untrained model; each is (layers, heads, P, K) floats
+CACHE_SIZE = 8  # a few windows of the run and its untrained twin; each (layers, heads, P, K) float32, ~4 MB at T 512
 
 # One colour per prompt part, the same in the heatmap's bands and the stacked bars.
 GROUP_COLOURS = {"special tokens": "#9ca3af", "description": "#60a5fa", "task": "#a78bfa", "min": "#38bdf8",

@@ -11,6 +11,7 @@ import torch
 
 from timellm_core import llm_attention as inside
 from timellm_core.backbones import is_available, load_backbone, resolve_backbone_spec
+from timellm_core.benchmarking.speed import matmul_rate_gflops
 from timellm_core.config import BackboneConfig, DataConfig, TimeLLMConfig
 from timellm_core.errors import ConfigError
 from timellm_core.model import TimeLLM
@@ -19,6 +20,7 @@ from timellm_core.model.prompt import PromptBuilder, prompt_statistics
 SMALL = TimeLLMConfig(seq_len=40, pred_len=6, patch_len=8, stride=4, d_model=8, d_ff=16, n_heads=2,
                       num_prototypes=12)
 CAUSAL = ("tiny-gpt2", "tiny-llama", "tiny-qwen2")
+IDLE_GFLOPS = 52.6  # float32 products of SmolLM2's shape on this project's idle 2-core EPYC (llm/precision.py)
 
 
 def _model(backbone: str, **changes) -> TimeLLM:
@@ -164,7 +166,8 @@ def test_real_smollm2_answers_within_two_seconds():
     """The default backbone at its default depth (SmolLM2-135M, 6 layers, T 512) on an ETTh1 window: what the
     page computes for a run, the maps of two models (the run's and its untrained twin), within 2 s.
 
-    A wall-clock target: it holds on this project's 2-core machine unless other work oversubscribes it."""
+    A wall-clock target for this project's 2-core machine when idle (float32 products at IDLE_GFLOPS); when
+    other work slows the machine, the budget grows by the slowdown of a matrix product measured alongside."""
     if not is_available(resolve_backbone_spec("smollm2-135m")):
         pytest.fail("smollm2-135m is not in base_models/: run `make models` first.")
     from timellm_core.data import prepare_data
@@ -180,10 +183,12 @@ def test_real_smollm2_answers_within_two_seconds():
     window = data.windows("test")[0][0]  # (T, N)
     for model in models:
         inside.series_attention(model, window, channel=6)  # the first call also builds the prompt prefix's cache
-    seconds = []
+    seconds, rates = [], []
     for channel in (6, 0, 3):
+        rates.append(matmul_rate_gflops(rows=256))  # (256, D) @ (D, F) float32, now
         maps = [inside.series_attention(model, window, channel) for model in models]
         seconds.append(sum(m.seconds for m in maps))
     assert maps[0].attention.shape[:3] == (6, 9, 64)
     np.testing.assert_allclose(maps[0].attention.sum(axis=-1), 1.0, atol=1e-4)
-    assert min(seconds) < 2.0, seconds
+    slowdown = max(1.0, IDLE_GFLOPS / float(np.median(rates)))
+    assert min(seconds) < 2.0 * slowdown, (seconds, rates)
