@@ -28,6 +28,7 @@ PAGES = {
         st.Page("pages/patches.py", title="Patches", icon=":material/view_week:", url_path="patching"),
         st.Page("pages/reprogramming.py", title="Prompt & reprogramming", icon=":material/translate:",
                 url_path="prompt"),
+        st.Page("pages/llm_attention.py", title="Inside the LLM", icon=":material/psychology:", url_path="inside-llm"),
         st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:", url_path="forecasts"),
     ],
 }

@@ -88,6 +88,15 @@ def inspected(need_run: bool = False) -> Inspected:
     return Inspected(config, data, backbone, model, False, None, key)
 
 
+def untrained_counterpart(target: Inspected) -> tuple[Any, str]:
+    """(an untrained model with the target's settings and backbone, its model key), to compare with a run."""
+    if not target.trained:
+        return target.model, target.model_key
+    with shared.core_errors(), st.spinner("Building the untrained model to compare with ..."):
+        model = _untrained_model(target.config, target.data.description)
+    return model, f"untrained:{hash(repr(target.config.to_dict()))}"
+
+
 def _m4(config: RunConfig) -> Any:
     return load_m4(config.data.seasonal_patterns or "Hourly", config.data.data_path)
 

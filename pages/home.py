@@ -23,8 +23,9 @@ st.markdown(
 st.markdown(
     "Use the pages in order: **Data** (look at the series), **Backbone** (pick and load an LLM), "
     "**Train** (fit the reprogramming layers, watch the loss), then look inside with **Patches**, "
-    "**Prompt & reprogramming** and **Forecast**. Honest note: Tan et al. (NeurIPS 2024) found that "
-    "removing the LLM often does not hurt; the Train page lets you run that ablation (`llm_mode=none`).")
+    "**Prompt & reprogramming**, **Inside the LLM** (does it read the prompt?) and **Forecast**. Honest note: "
+    "Tan et al. (NeurIPS 2024) found that removing the LLM often does not hurt; the Train page lets you run that "
+    "ablation (`llm_mode=none`).")
 st.markdown("Step by step, with shapes, data flow and parameter counts: `docs/how-it-works.md` in the project folder.")
 
 st.subheader("The pipeline, with the shapes of your current choices")

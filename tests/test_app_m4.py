@@ -38,12 +38,13 @@ def test_forecast_page_scores_an_m4_run_against_the_benchmarks(app_env, m4_run, 
     assert "sMAPE" in texts(at)
 
 
-@pytest.mark.parametrize("page", ["patches", "reprogramming"])
-def test_inspection_pages_work_for_an_m4_run(app_env, m4_run, monkeypatch, page):
+@pytest.mark.parametrize("page, picker", [("patches", "patches"), ("reprogramming", "prompt"),
+                                          ("llm_attention", "llm_inside")])
+def test_inspection_pages_work_for_an_m4_run(app_env, m4_run, monkeypatch, page, picker):
     runs_dir, run_id = m4_run
     monkeypatch.setenv("TIMELLM_RUNS", str(runs_dir))
     at = open_page(start_app(run_id=run_id), page)
-    assert at.selectbox(key=f"{'patches' if page == 'patches' else 'prompt'}_m4").value == "W1"
+    assert at.selectbox(key=f"{picker}_m4").value == "W1"
     assert "heatmap" in [t.get("type") for spec in plotly_specs(at) for t in spec["data"]]
 
 

@@ -10,13 +10,14 @@ from timellm_core.config import preset
 from test_app_support import (  # noqa: F401 (fixtures)
     app_env, finished_run, frame_with, open_page, plotly_specs, start_app, texts, trace_types)
 
-PAGES = ("home", "data", "backbone", "train", "patches", "reprogramming", "forecast")
+PAGES = ("home", "data", "backbone", "train", "patches", "reprogramming", "llm_attention", "forecast")
 TELLS = {  # what each page asks for first when nothing is chosen
     "data": "Choose a dataset first",
     "backbone": "Choose a backbone first",
     "train": "Choose a dataset and a backbone",
     "patches": "Choose a dataset first",
     "reprogramming": "Choose a dataset first",
+    "llm_attention": "Choose a dataset first",
     "forecast": "Choose a finished run first",
 }
 

@@ -1,7 +1,8 @@
 """The app in a real browser: `streamlit run app.py` driven by headless Chromium through Playwright.
 
 Picks ETTh1 and a tiny backbone, starts a small training run, waits until the loss chart shows at
-least two points, then opens the Prompt & reprogramming page and finds the attention heatmap.
+least two points, then opens the Prompt & reprogramming page and finds the attention heatmap, and the
+Inside the LLM page with its attention heatmap and the trained-vs-untrained bars.
 Screenshots go to test-artifacts/. Debian's chromium is required: the test fails (never skips)
 with the command to install it when /usr/bin/chromium is missing.
 """
@@ -117,6 +118,15 @@ _HEATMAP_CELLS = """() => {
 }"""
 
 
+_BAR_TRACES = """() => {
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const title = (plot.layout && plot.layout.title && plot.layout.title.text) || '';
+    if (title.includes('read the prompt')) return plot.data.map(trace => trace.name);
+  }
+  return [];
+}"""
+
+
 def test_train_then_inspect_in_chromium(server):
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: install Debian's browser with `apt-get install chromium` "
@@ -157,6 +167,15 @@ def test_train_then_inspect_in_chromium(server):
             assert page.locator('[data-testid="stException"]').count() == 0
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0
             page.screenshot(path=str(ARTIFACTS / "browser-reprogramming.png"), full_page=True)
+
+            _open(page, "Inside the LLM")
+            page.get_by_text("Does the LLM read the prompt?", exact=True).wait_for()
+            _settle(page)
+            assert page.evaluate(_HEATMAP_CELLS) > 8 * (50 + 8)  # P = 8 patch queries x (prompt tokens + 8 patches)
+            assert page.evaluate(_BAR_TRACES) == ["trained run", "untrained model"]
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+            page.screenshot(path=str(ARTIFACTS / "browser-inside-llm.png"), full_page=True)
         finally:
             browser.close()
 

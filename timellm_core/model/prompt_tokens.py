@@ -76,6 +76,21 @@ class PromptTokenizer:
         return PromptTokens(prefix_ids=torch.tensor(prefix_ids, dtype=torch.long),
                             series_ids=series_ids, series_mask=series_mask)
 
+    def ids_with_spans(self, prefix: str, series_part: str) -> tuple[list[int], list[tuple[int, int] | None]]:
+        """One prompt's ids, as ``tokenize`` gives them, and each token's characters in ``prefix + series_part``.
+
+        A span is (start, end) in the whole prompt's text; None for a special token the tokenizer
+        adds. The character offsets need a fast (Rust) tokenizer, which every catalogue backbone has.
+        """
+        prefix_text, (part,) = self._split(prefix, [series_part])
+        ids: list[int] = list(self.leading_special)
+        spans: list[tuple[int, int] | None] = [None] * len(self.leading_special)
+        for text, shift in ((prefix_text, 0), (part, len(prefix_text))):
+            encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids += encoded["input_ids"]
+            spans += [(start + shift, end + shift) for start, end in encoded["offset_mapping"]]
+        return ids + self.trailing_special, spans + [None] * len(self.trailing_special)
+
     def whole_prompt_ids(self, prompt: str) -> list[int]:
         """The ids of a whole prompt tokenised in one piece, as the reference does."""
         return self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
