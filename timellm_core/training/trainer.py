@@ -147,10 +147,12 @@ class Trainer:
         check_cancel(self.cancel)
         if self.model is None:
             self.progress.where = "loading the backbone"
-            self.backbone = resolve_backbone(self._backbone_source, config.backbone, self.accelerator.device)
+            self.backbone = resolve_backbone(self._backbone_source, config.backbone, self.accelerator.device,
+                                             random_weights=config.model.llm_mode == "random")
             check_backbone_device(self.backbone, self.accelerator.device)
             self.progress.where = "building the model"
             self.model = build_model(config, self.backbone, self.data)
+            self.backbone = getattr(self.model, "backbone", self.backbone)  # llm_mode=random: the random twin
         else:
             self.backbone = getattr(self.model, "backbone", None)
         check_cancel(self.cancel)
