@@ -8,6 +8,7 @@ import streamlit as st
 from pages import _charts as charts
 from pages import _jobs as jobs
 from pages import _shared as shared
+from pages._ablation import render_ablation_studies
 from pages._comparison import render_comparison
 from pages._train_form import render_form, render_presets, settings_summary
 from timellm_core.errors import TimeLLMError
@@ -16,7 +17,7 @@ from timellm_core.inspection import epoch_boundaries, epoch_losses, step_losses
 MY_JOB = shared.MY_JOB  # run id of the job this session started
 POLL_SECONDS = 2.0  # every poll costs the server (and each browser) a redraw, on the machine that trains
 MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention layer",
-         "transformer": "one transformer block"}
+         "transformer": "one transformer block", "random": "random LLM"}
 
 st.title("Train")
 training = shared.require_core("timellm_core.training", "training package")
@@ -190,6 +191,7 @@ for run in runs:
     row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
+render_ablation_studies([run.info for run in runs])  # the runs of `python -m timellm_core ablate`, side by side
 
 
 def setting_of(config) -> str:

@@ -1,7 +1,7 @@
 """The package's imports go one way: no module imports a layer above its own, and no two modules
 import each other, directly or round a circle (imports inside functions included).
 
-    cli -> benchmarking -> (comparison, baselines, inspection) -> training -> model -> llm
+    cli -> benchmarking -> (comparison, baselines, inspection, ablation) -> training -> model -> llm
         -> (backbones, data) -> (config, metrics, machine, safety) -> errors
 """
 
@@ -21,7 +21,7 @@ LAYERS = {
     "llm": 3,
     "model": 4,
     "training": 5,
-    "baselines": 6, "comparison": 7, "inspection": 6,
+    "baselines": 6, "comparison": 7, "inspection": 6, "ablation": 6,
     "benchmarking": 8,
     "cli": 9, "__main__": 9,
 }

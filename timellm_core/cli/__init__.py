@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "timellm_core.cli.data_commands",
     "timellm_core.cli.backbone_commands",
     "timellm_core.cli.train_commands",
+    "timellm_core.cli.ablate_commands",
     "timellm_core.cli.bench_commands",
 )
 
