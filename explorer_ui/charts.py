@@ -364,7 +364,7 @@ def comparison_bars(forecasters: Sequence[str], values: Sequence[float], metric:
 def final_test_bars(labels: Sequence[str], values: Sequence[float], modes: Sequence[str]) -> go.Figure:
     """The final test MSE of each finished run, coloured by llm_mode (frozen LLM vs the ablations)."""
     palette = {"frozen": FORECAST, "none": CONTEXT, "attention": BASELINE_COLOURS[0],
-               "transformer": BASELINE_COLOURS[1]}
+               "transformer": BASELINE_COLOURS[1], "random": BASELINE_COLOURS[3]}
     fig = go.Figure()
     for mode in dict.fromkeys(modes):
         chosen = [i for i, m in enumerate(modes) if m == mode]

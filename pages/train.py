@@ -8,6 +8,7 @@ import streamlit as st
 from explorer_ui import charts
 from explorer_ui import jobs
 from explorer_ui import shared
+from explorer_ui.ablation import render_ablation_studies
 from explorer_ui.comparison import render_comparison
 from explorer_ui.train_form import render_form, render_presets, settings_summary
 from timellm_core.backbones import resolve_backbone_spec
@@ -18,7 +19,7 @@ from timellm_core.training import load_run, stop_report
 MY_JOB = shared.MY_JOB  # run id of the job this session started
 POLL_SECONDS = 2.0  # every poll costs the server (and each browser) a redraw, on the machine that trains
 MODES = {"frozen": "frozen LLM", "none": "no LLM", "attention": "one attention layer",
-         "transformer": "one transformer block"}
+         "transformer": "one transformer block", "random": "random LLM"}
 
 st.title("Train")
 registry = jobs.registry()
@@ -188,6 +189,7 @@ for run in runs:
     row.update({"epochs done": info.epochs_done, "best val MSE": info.best_val_mse})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
+render_ablation_studies([run.info for run in runs])  # the runs of `python -m timellm_core ablate`, side by side
 
 
 def setting_of(config) -> str:

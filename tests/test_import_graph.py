@@ -1,8 +1,8 @@
 """The package's imports go one way: no module imports a layer above its own, and no two modules
 import each other, directly or round a circle (imports inside functions included).
 
-    cli -> benchmarking -> (comparison, baselines, inspection, prediction, llm_attention) -> training -> model
-        -> llm
+    cli -> benchmarking -> (comparison, baselines, inspection, prediction, llm_attention, ablation) -> training
+        -> model -> llm
         -> (backbones, data) -> (config, metrics, machine, safety) -> errors
 """
 
@@ -22,7 +22,7 @@ LAYERS = {
     "llm": 3,
     "model": 4,
     "training": 5,
-    "baselines": 6, "comparison": 7, "inspection": 6, "prediction": 6, "llm_attention": 6,
+    "baselines": 6, "comparison": 7, "inspection": 6, "prediction": 6, "llm_attention": 6, "ablation": 6,
     "benchmarking": 8,
     "cli": 9, "__main__": 9,
 }

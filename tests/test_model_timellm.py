@@ -118,7 +118,7 @@ def test_trace_can_return_the_llm_attention_of_the_patch_positions():
     assert backbone.model.config._attn_implementation == "sdpa"  # restored afterwards
 
 
-@pytest.mark.parametrize("llm_mode", ["frozen", "none", "attention", "transformer"])
+@pytest.mark.parametrize("llm_mode", ["frozen", "none", "attention", "transformer", "random"])
 def test_every_llm_mode_trains_a_step(llm_mode):
     torch.manual_seed(0)
     model = TimeLLM(small_config(llm_mode=llm_mode), tiny("tiny-llama"), description="A test series.")
@@ -136,8 +136,9 @@ def test_every_llm_mode_trains_a_step(llm_mode):
     model.eval()
     with torch.no_grad():
         _, trace = model(x, trace=True)
-    assert trace.llm_path == ("cached" if llm_mode == "frozen" else llm_mode)
-    assert (trace.prompts != []) == (llm_mode == "frozen")
+    runs_the_llm = llm_mode in ("frozen", "random")  # random: the LLM runs, with random weights
+    assert trace.llm_path == ("cached" if runs_the_llm else llm_mode)
+    assert (trace.prompts != []) == runs_the_llm
 
 
 def test_ablations_change_only_what_replaces_the_llm():

@@ -16,7 +16,7 @@ from timellm_core.errors import ConfigError
 
 FEATURES = ("M", "S", "MS")
 PROMPT_STYLES = ("reference", "compact")
-LLM_MODES = ("frozen", "none", "attention", "transformer")
+LLM_MODES = ("frozen", "none", "attention", "transformer", "random")
 LR_SCHEDULES = ("type1", "TST", "COS", "constant")
 LOSSES = ("MSE", "SMAPE")
 
@@ -81,7 +81,7 @@ class TimeLLMConfig:
     top_k_lags: int = 5
     prompt_style: str = "reference"  # reference (faithful, character for character) | compact
     description: str | None = None  # None: the dataset registry's description
-    llm_mode: str = "frozen"  # frozen (the paper) | none | attention | transformer (ablations)
+    llm_mode: str = "frozen"  # frozen (the paper) | none | attention | transformer | random (ablations)
     optimize: bool = True  # exact optimisations; False computes as the reference does
     fast: bool = False  # bf16 autocast: faster, numbers change slightly
 

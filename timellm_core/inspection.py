@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from timellm_core.config import RunConfig, patch_count
+from timellm_core.model.ablations import runs_llm
 
 # --------------------------------------------------------------------------------------------
 # The pipeline with live tensor shapes (Home page)
@@ -73,10 +74,11 @@ def pipeline_stages(config: RunConfig, channels: int | None, hidden_size: int | 
                       "dataset description, task and input statistics, embedded by the frozen table",
                       frozen=True),
     ]
-    if model.llm_mode == "frozen":
-        llm = PipelineStage("llm", f"Frozen LLM ({layers} layers)",
+    if runs_llm(model.llm_mode):
+        weights = "weights frozen" if model.llm_mode == "frozen" else "random weights (llm_mode=random), frozen"
+        llm = PipelineStage("llm", f"{'Frozen' if model.llm_mode == 'frozen' else 'Random'} LLM ({layers} layers)",
                             f"{_shape(series, _sum(prompt, p), d)}\nkeep {_shape(series, p, model.d_ff)}",
-                            "prompt tokens then reprogrammed patches; weights frozen", frozen=True)
+                            f"prompt tokens then reprogrammed patches; {weights}", frozen=True)
     elif model.llm_mode == "none":
         llm = PipelineStage("llm", "No LLM (ablation)", f"{_shape(series, p, d)}\nkeep {_shape(series, p, model.d_ff)}",
                             "llm_mode=none: reprogrammed patches go straight to the head")
@@ -84,7 +86,7 @@ def pipeline_stages(config: RunConfig, channels: int | None, hidden_size: int | 
         llm = PipelineStage("llm", f"Replacement {model.llm_mode} layer (ablation)",
                             f"{_shape(series, p, d)}\nkeep {_shape(series, p, model.d_ff)}",
                             f"llm_mode={model.llm_mode}: a small trainable layer replaces the LLM", trainable=True)
-    if model.llm_mode != "frozen":
+    if not runs_llm(model.llm_mode):
         stages = [stage for stage in stages if stage.key != "prompt"]  # the ablations have no prompt
     stages += [
         llm,

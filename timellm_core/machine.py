@@ -1,10 +1,17 @@
-"""What machine this is, in words a report can quote: the CPU model and its bfloat16 support."""
+"""What machine this is, in words a report can quote: the CPU model and its bfloat16 support; and how
+much memory this process has used at most."""
 
 from __future__ import annotations
 
 import functools
 import platform
+import sys
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # not a Unix: no peak memory figure
+    resource = None
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -39,3 +46,11 @@ def cpu_has_bf16_instructions() -> bool | None:
     if not flags:
         return None
     return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def process_peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far (ru_maxrss), in bytes; None where it cannot be read."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB, macOS bytes

@@ -68,6 +68,9 @@ class Backbone:
     quantized_linear_layers: int = 0  # bitsandbytes Linear4bit modules actually created
     memory_bytes: int = 0  # measured: parameters + buffers as stored
     notes: list[str] = field(default_factory=list)  # user-facing remarks (e.g. what 4-bit skipped)
+    # Set when the weights were drawn by the model class's own init under this seed instead of being
+    # loaded (llm_mode=random, ``backbones.random_init``); None for a loaded (or tiny) backbone.
+    random_init_seed: int | None = None
 
     @property
     def device(self) -> torch.device:

@@ -286,6 +286,12 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
             logger.warning(repaired)
         model = _from_pretrained(spec, source, config, device, torch_dtype, attn_implementation)
         tokenizer = _load_tokenizer(source, config)
+    return finish_backbone(spec, model, tokenizer, config, source, [repaired] if repaired else [])
+
+
+def finish_backbone(spec: BackboneSpec, model: torch.nn.Module, tokenizer: Any, config: BackboneConfig,
+                    source: WeightsSource | None, notes: list[str], random_init_seed: int | None = None) -> Backbone:
+    """A loaded model and tokenizer -> the frozen ``Backbone`` (eval mode, no gradients, a pad token)."""
     pad_note = _ensure_pad_token(tokenizer, int(model.get_input_embeddings().weight.shape[0]), spec.name)
 
     model.eval()
@@ -302,4 +308,5 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
         vocab_size=int(model.get_input_embeddings().weight.shape[0]),
         causal=family_info(spec.family).causal, load_in_4bit=bool(config.load_in_4bit),
         quantized_linear_layers=quantized, memory_bytes=storage_bytes(model),
-        notes=[note for note in (repaired, pad_note) if note] + _notes(spec, model, config, quantized, source))
+        notes=[note for note in (*notes, pad_note) if note] + _notes(spec, model, config, quantized, source),
+        random_init_seed=random_init_seed)

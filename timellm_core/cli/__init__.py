@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "timellm_core.cli.backbone_commands",
     "timellm_core.cli.train_commands",
     "timellm_core.cli.predict_commands",
+    "timellm_core.cli.ablate_commands",
     "timellm_core.cli.bench_commands",
 )
 

@@ -8,6 +8,8 @@ and there is no prompt: these layers only see the P reprogrammed patches.
 - ``none``: the reprogrammed patches (B*N, P, D) go straight to the head.
 - ``attention``: one trainable multi-head self-attention layer of width D (pre-norm, residual).
 - ``transformer``: one trainable Transformer encoder block of width D (pre-norm, feed-forward 4 D).
+- ``random``: the LLM stays, with its prompt, but randomly initialised (same architecture, size and
+  tokenizer, frozen; ``backbones.random_init``): does pretraining matter, or only the shape?
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import torch
 from torch import nn
 
 MAX_HEADS = 8
+LLM_RUNNING_MODES = ("frozen", "random")  # modes whose forward runs the (frozen) LLM over [prompt][patches]
+
+
+def runs_llm(llm_mode: str) -> bool:
+    """True when the LLM itself runs (pretrained or randomly initialised); False when a layer replaces it."""
+    return llm_mode in LLM_RUNNING_MODES
 
 
 def ablation_heads(width: int) -> int:
@@ -38,8 +46,8 @@ class SelfAttentionBlock(nn.Module):
 
 
 def build_llm_replacement(llm_mode: str, width: int, dropout: float) -> nn.Module | None:
-    """The trainable module standing in for the LLM; None for ``frozen``."""
-    if llm_mode == "frozen":
+    """The trainable module standing in for the LLM; None where the LLM runs (``frozen``, ``random``)."""
+    if runs_llm(llm_mode):
         return None
     if llm_mode == "none":
         return nn.Identity()

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from timellm_core.backbones.base import Backbone
+from timellm_core.backbones.random_init import randomly_initialised
 from timellm_core.config import TimeLLMConfig
 from timellm_core.errors import ConfigError, RunError
-from timellm_core.model.ablations import build_llm_replacement
+from timellm_core.model.ablations import build_llm_replacement, runs_llm
 from timellm_core.model.head import FlattenHead
 from timellm_core.llm.precision import FastPrecision, choose_fast_precision
 from timellm_core.llm.runner import LLMRunner
@@ -53,6 +54,8 @@ class TimeLLM(nn.Module):
                 f"the output head reads the first d_ff features of the LLM output. Choose d_ff <= "
                 f"{backbone.hidden_size}.")
         self.config = config
+        if config.llm_mode == "random":  # same architecture and tokenizer, weights drawn under a fixed seed
+            backbone = randomly_initialised(backbone)  # itself when it was loaded random already
         self.backbone = backbone  # a dataclass, not a Module: never registered, never in state_dict()
         self.description = config.description or description or DEFAULT_DESCRIPTION
         self.prompt_style = "compact" if config.fast else config.prompt_style
@@ -70,7 +73,8 @@ class TimeLLM(nn.Module):
         self.to(backbone.device)
 
         self.prompt_builder = PromptBuilder(self.description, config.seq_len, config.pred_len, self.prompt_style)
-        self.prompt_tokenizer = PromptTokenizer(backbone.tokenizer) if config.llm_mode == "frozen" else None
+        self.runs_llm = runs_llm(config.llm_mode)  # the LLM runs (frozen or random); else a layer replaces it
+        self.prompt_tokenizer = PromptTokenizer(backbone.tokenizer) if self.runs_llm else None
         # The fast path's precision: bf16 only where this machine multiplies it faster (else float32).
         self.fast_precision: FastPrecision | None = choose_fast_precision(backbone.device) if config.fast else None
         self.llm_runner = LLMRunner(backbone, fast=self.fast_precision)
@@ -93,7 +97,7 @@ class TimeLLM(nn.Module):
         series = x_normalized.permute(0, 2, 1).contiguous()  # (B, N, T): channel independence
 
         statistics = tokens = parts = prompt = None
-        if config.llm_mode == "frozen":
+        if self.runs_llm:
             statistics = prompt_statistics(series.reshape(batch * channels, seq_len), config.top_k_lags)
             # Optimised: one batched tokenizer call. Unoptimised: the reference's per-series loop.
             parts = self.prompt_builder.build(statistics, looped=not config.optimize)
@@ -116,7 +120,7 @@ class TimeLLM(nn.Module):
                 patch_embeddings, prototypes, keep_attention=trace or not config.optimize,
                 quick_mask=config.fast)  # (B*N, P, D)
             llm_attentions = None
-            if config.llm_mode == "frozen":
+            if self.runs_llm:
                 output = self.llm_runner.run_patches(prompt, reprogrammed, output_attentions=trace and llm_attention)
                 hidden, llm_attentions, llm_path = output.patch_hidden, output.attentions, output.path
             else:

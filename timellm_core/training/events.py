@@ -8,7 +8,8 @@ Types and their fields:
 - ``started``: epochs, steps_per_epoch, total_steps, first_epoch, windows {train, val, test}, val_batches,
   test_batches, test_each_epoch, batch_size, eval_batch_size (the plan a progress bar needs)
 - ``resumed``: from_epoch (the last finished epoch), global_step, and the plan as in ``started``
-- ``step``: epoch, step (1-based in the epoch), global_step, total_steps, loss, lr, windows_per_s
+- ``step``: epoch, step (1-based in the epoch), global_step, total_steps, loss, lr, seconds (the step's
+  wall time), windows_per_s
 - ``evaluating``: epoch, split ("val" or "test"), final (the test of the best weights), batch (done so
   far, 0 when the pass begins), batches; at most a few a second, and always the last batch
 - ``epoch``: epoch, train_loss, val_mse, val_mae, test_mse, test_mae (None when not evaluated), lr

@@ -80,8 +80,17 @@ def prepare_data_for(config: RunConfig) -> Any:
     return prepare_data(config.data, config.model.seq_len, config.model.pred_len)
 
 
-def resolve_backbone(source: BackboneSource, config: BackboneConfig, device: torch.device | None = None) -> Any:
-    """A loaded backbone from a Backbone, a loader callable, or the catalogue."""
+def resolve_backbone(source: BackboneSource, config: BackboneConfig, device: torch.device | None = None,
+                     random_weights: bool = False) -> Any:
+    """A loaded backbone from a Backbone, a loader callable, or the catalogue.
+
+    ``random_weights`` (llm_mode=random): from the catalogue, only the config and tokenizer are read and
+    the weights drawn at random; a given backbone is turned into its random twin by the model itself.
+    """
+    if source is None and random_weights:
+        from timellm_core.backbones.random_init import load_random_backbone
+
+        return load_random_backbone(config, device=device)
     if source is None:
         from timellm_core.backbones import load_backbone
 
@@ -126,7 +135,7 @@ def describe_backbone(backbone: Any) -> dict[str, Any] | None:
     spec = getattr(backbone, "spec", None)
     facts = {key: getattr(backbone, key, None) for key in
              ("family", "hidden_size", "num_layers", "vocab_size", "causal", "load_in_4bit",
-              "quantized_linear_layers", "memory_bytes")}
+              "quantized_linear_layers", "memory_bytes", "random_init_seed")}
     facts["spec"] = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else None
     return facts
 

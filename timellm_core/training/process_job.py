@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from timellm_core.backbones import is_available, resolve_backbone_spec
 from timellm_core.backbones.loading import weights_source
@@ -45,11 +45,14 @@ class ProcessTrainingJob:
 
     The child builds its data, backbone and model from the config (nothing in memory crosses a
     process boundary), so ``data`` and ``model`` are refused; ``backbone`` may be given and is ignored.
+    ``worker_args`` are added to the child's command line (e.g. ``--shuffle_test``); ``record`` values
+    go into a new run's config.json (e.g. an ablation study's tag).
     """
 
     def __init__(self, config: RunConfig | None = None, *, runs_dir: str | os.PathLike[str] | None = None,
                  run_id: str | None = None, resume: str | os.PathLike[str] | None = None, backbone: Any = None,
-                 data: Any = None, model: Any = None):
+                 data: Any = None, model: Any = None, worker_args: Sequence[str] = (),
+                 record: dict[str, Any] | None = None):
         if data is not None or model is not None:
             raise TrainingError("A training process builds its data and model from the config: use a thread job "
                                 "(JobRegistry.start(..., process=False)) to train ready-made ones.")
@@ -61,8 +64,9 @@ class ProcessTrainingJob:
                 raise TrainingError("A training job needs a RunConfig (or resume=RUN).")
             self.config = config.copy().validate()
             check_backbone_on_disk(self.config)
-            self._run = RunFolder.create(self.config, runs_dir, run_id, runner="process")
+            self._run = RunFolder.create(self.config, runs_dir, run_id, runner="process", **(record or {}))
         self._resume = resume is not None
+        self._worker_args = [str(arg) for arg in worker_args]
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self._progress = JobProgress()
@@ -162,7 +166,7 @@ class ProcessTrainingJob:
         """Start the child process (its output goes to train.log in the run folder)."""
         self._run.clear_cancel()  # a request left from an earlier stop of a resumed run
         command = [sys.executable, "-m", "timellm_core.cli.train_worker", str(self._run.path),
-                   "--parent", str(os.getpid())] + (["--resume"] if self._resume else [])
+                   "--parent", str(os.getpid())] + (["--resume"] if self._resume else []) + self._worker_args
         environment = dict(os.environ)
         # The child imports this very package, wherever the server was started from.
         environment["PYTHONPATH"] = os.pathsep.join(

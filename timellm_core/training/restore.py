@@ -33,7 +33,8 @@ def load_run_model(run_dir: str | os.PathLike[str], backbone: BackboneSource = N
     ckpt.read_metadata(weights_path)  # a corrupt file fails here, before a backbone is loaded for nothing
     if data is None:
         data = prepare_data_for(config)
-    loaded = resolve_backbone(backbone, config.backbone, torch.device(device) if device else None)
+    loaded = resolve_backbone(backbone, config.backbone, torch.device(device) if device else None,
+                              random_weights=config.model.llm_mode == "random")
     model = build_model(config, loaded, data)
     weights = ckpt.load_model_weights(weights_path, config, model.trainable_state_dict())
     model.load_trainable_state_dict(weights)

@@ -24,6 +24,7 @@ TEST_METRICS_FILE = "test_metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
 LOG_FILE = "train.log"
 BASELINES_FILE = "baselines.json"
+SHUFFLE_TEST_FILE = "shuffle_test.json"  # the test windows again, each input shuffled in time (timellm_core.ablation)
 CANCEL_FILE = "cancel.request"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, MODEL_FILE, TEST_METRICS_FILE, PREDICTIONS_FILE)
 

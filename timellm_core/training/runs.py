@@ -4,12 +4,16 @@ Files:
 
 - ``config.json``: ``{"run_id", "created", "updated", "status", "pid", "host", "config": RunConfig.to_dict(),
   "backbone": {...}, "dataset": {...}, "versions": {...}}``, rewritten atomically when the status changes;
+  also ``"trainable_parameters"`` (from the start of training), ``"peak_rss_bytes"`` (of a training process
+  that trained this run alone) and ``"study"`` (``{"id", "mode", "seed"}`` for a run of an ablation study);
 - ``metrics.jsonl``: one event a line, each line flushed and fsync'd as it is written, so a killed
   process leaves only complete lines (a torn last line is skipped by readers and trimmed on resume);
 - ``model.safetensors`` (best trainable weights), ``checkpoint.safetensors`` (last epoch, for resume);
 - ``test_metrics.json`` and ``predictions.npz`` once the final test on the best weights has run;
 - ``baselines.json``: naive, seasonal naive and DLinear on the run's own test windows (``timellm_core.comparison``),
   written when an app run finishes or by ``evaluate``;
+- ``shuffle_test.json``: test MSE/MAE with every input window shuffled in time, next to the plain ones
+  (``timellm_core.ablation.shuffle``; written for the runs of an ablation study);
 - ``train.log``: what a training child process printed (the app's runs; read when it dies without a word);
 - ``cancel.request``: present while someone has asked the run's trainer to stop (the app's Stop button);
   the training process checks for it a few times a second.
@@ -36,7 +40,7 @@ from timellm_core.errors import ConfigError, RunError
 from timellm_core.training.events import TERMINAL_TYPES, Event, json_safe, last_of_type
 from timellm_core.training.run_files import (  # noqa: F401 (the file names, re-exported for callers)
     BASELINES_FILE, CANCEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, MODEL_FILE, PREDICTIONS_FILE,
-    RUN_FILES, TEST_METRICS_FILE,
+    RUN_FILES, SHUFFLE_TEST_FILE, TEST_METRICS_FILE,
     _read_json, _write_atomic, _write_json_atomic, _write_text_atomic, read_events)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -221,6 +225,9 @@ class RunFolder:
     def write_baselines(self, values: dict[str, Any]) -> None:
         _write_json_atomic(self.path / BASELINES_FILE, json_safe(values))
 
+    def write_shuffle_test(self, values: dict[str, Any]) -> None:
+        _write_json_atomic(self.path / SHUFFLE_TEST_FILE, json_safe(values))
+
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
         _write_atomic(self.path / PREDICTIONS_FILE, lambda handle: np.savez_compressed(handle, **arrays), mode="wb")
 
@@ -255,6 +262,10 @@ class RunInfo:
     has_predictions: bool = False
     error: str | None = None  # the failure message of a failed run
     problem: str | None = None  # why the folder could not be read completely
+    study: dict[str, Any] | None = None  # {"id", "mode", "seed"} for a run of an ablation study
+    trainable_parameters: int | None = None
+    peak_rss_bytes: int | None = None  # of the process that trained this run alone (None: not measured)
+    shuffle_test: dict[str, Any] | None = None  # shuffle_test.json
 
     @property
     def epochs_done(self) -> int:
@@ -337,6 +348,12 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
             baselines = _read_json(path / BASELINES_FILE)
         except RunError as error:
             problem = str(error)
+    shuffle_test = None
+    if (path / SHUFFLE_TEST_FILE).is_file():
+        try:
+            shuffle_test = _read_json(path / SHUFFLE_TEST_FILE)
+        except RunError as error:
+            problem = str(error)
     failed = last_of_type(events, "failed")
     return RunInfo(
         run_id=path.name, path=path.resolve(), status=_derive_status(info, events), created=info.get("created"),
@@ -346,7 +363,15 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
         baselines=baselines if isinstance(baselines, dict) else None,
         has_model=(path / MODEL_FILE).is_file(), has_checkpoint=(path / CHECKPOINT_FILE).is_file(),
         has_predictions=(path / PREDICTIONS_FILE).is_file(),
-        error=failed.get("message") if failed else None, problem=problem)
+        error=failed.get("message") if failed else None, problem=problem,
+        study=info.get("study") if isinstance(info.get("study"), dict) else None,
+        trainable_parameters=_int_or_none(info.get("trainable_parameters")),
+        peak_rss_bytes=_int_or_none(info.get("peak_rss_bytes")),
+        shuffle_test=shuffle_test if isinstance(shuffle_test, dict) else None)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:

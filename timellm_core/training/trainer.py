@@ -147,10 +147,12 @@ class Trainer:
         check_cancel(self.cancel)
         if self.model is None:
             self.progress.where = "loading the backbone"
-            self.backbone = resolve_backbone(self._backbone_source, config.backbone, self.accelerator.device)
+            self.backbone = resolve_backbone(self._backbone_source, config.backbone, self.accelerator.device,
+                                             random_weights=config.model.llm_mode == "random")
             check_backbone_device(self.backbone, self.accelerator.device)
             self.progress.where = "building the model"
             self.model = build_model(config, self.backbone, self.data)
+            self.backbone = getattr(self.model, "backbone", self.backbone)  # llm_mode=random: the random twin
         else:
             self.backbone = getattr(self.model, "backbone", None)
         check_cancel(self.cancel)
@@ -204,6 +206,7 @@ class Trainer:
         else:
             precision = getattr(self._unwrapped(), "fast_precision", None)
             self._set_status("running", backbone=describe_backbone(self.backbone),
+                             trainable_parameters=sum(int(p.numel()) for p in trainable),
                              dataset=describe_data(self.data, self.windows, self.windows_used),
                              fast_precision=precision.as_dict() if precision is not None else None)
             self.emit("started", epochs=int(training.train_epochs), steps_per_epoch=self.steps_per_epoch,
@@ -313,7 +316,7 @@ class Trainer:
             losses.append(value)
             elapsed = max(time.perf_counter() - started, 1e-9)
             self.emit("step", epoch=epoch, step=step, global_step=progress.global_step,
-                      total_steps=progress.total_steps, loss=value, lr=lr,
+                      total_steps=progress.total_steps, loss=value, lr=lr, seconds=elapsed,
                       windows_per_s=x.shape[0] * accelerator.num_processes / elapsed)
         progress.where = f"evaluating epoch {epoch}"
         train_loss = float(np.mean(losses)) if losses else float("nan")

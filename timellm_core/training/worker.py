@@ -16,6 +16,7 @@ import threading
 from typing import Any, Callable
 
 from timellm_core.errors import TimeLLMError
+from timellm_core.machine import process_peak_rss_bytes
 from timellm_core.training.events import make_event
 from timellm_core.training.runs import RunFolder
 
@@ -42,7 +43,8 @@ def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None,
               after_finish: Callable[[RunFolder, Any], None] | None = None) -> int:
     """Train (or resume) the run in ``run_dir``; returns the exit status.
 
-    ``after_finish(run, trainer)`` runs once the run has finished (its test metrics are on disk).
+    ``after_finish(run, trainer)`` runs once the run has finished (its test metrics are on disk). The
+    process's peak memory (it trained this run alone) goes into config.json as ``peak_rss_bytes``.
     """
     try:
         run = RunFolder.open(run_dir)
@@ -73,6 +75,14 @@ def train_run(run_dir: str, resume: bool = False, parent_pid: int | None = None,
             pass
         print(message, file=sys.stderr)
         return 2
+    _record_peak_memory(run)
     if result.status == "finished" and after_finish is not None:
         after_finish(run, trainer)
     return 0 if result.status in ("finished", "cancelled") else 2
+
+
+def _record_peak_memory(run: RunFolder) -> None:
+    try:
+        run.update(peak_rss_bytes=process_peak_rss_bytes())
+    except TimeLLMError:  # a full disk: the run itself is complete; the figure is only missing
+        pass
