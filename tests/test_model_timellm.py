@@ -151,6 +151,26 @@ def test_ablations_change_only_what_replaces_the_llm():
         assert bool(extra) == (llm_mode != "none")
 
 
+@pytest.mark.parametrize("llm_mode", ["none", "attention", "transformer"])
+def test_what_replaces_the_llm_ends_normalised_as_the_llm_does(llm_mode):
+    """The head reads the replacement's output on the scale the LLM's final norm gives, whatever scale
+    the reprogrammed patches reach: without it, Adam at lr 0.01 blew the no-LLM cpu-quick run up."""
+    torch.manual_seed(0)
+    model = TimeLLM(small_config(llm_mode=llm_mode, dropout=0.0), tiny("tiny-llama"), description="A test.").eval()
+    x = windows()
+    with torch.no_grad():
+        _, trace = model(x, trace=True)
+        features = trace.llm_output  # (B*N, P, d_ff): the first d_ff of D normalised features
+        model.reprogramming.out_projection.weight.mul_(1000.0)  # patches a thousand times larger
+        model.reprogramming.out_projection.bias.mul_(1000.0)
+        _, scaled = model(x, trace=True)
+    assert features.abs().max() < 10  # unit-scale features, not the raw projection
+    if llm_mode == "none":  # the normalisation is scale-free: the same features
+        torch.testing.assert_close(scaled.llm_output, features, rtol=1e-3, atol=1e-3)
+    else:
+        assert scaled.llm_output.abs().max() < 10
+
+
 def test_description_comes_from_the_argument_and_the_config_overrides_it():
     backbone = tiny("tiny-gpt2")
     assert "Rain in Bergen." in TimeLLM(small_config(), backbone, description="Rain in Bergen.").prompt_builder.prefix()

@@ -8,6 +8,13 @@ and there is no prompt: these layers only see the P reprogrammed patches.
 - ``none``: the reprogrammed patches (B*N, P, D) go straight to the head.
 - ``attention``: one trainable multi-head self-attention layer of width D (pre-norm, residual).
 - ``transformer``: one trainable Transformer encoder block of width D (pre-norm, feed-forward 4 D).
+
+Each replacement ends as the LLM does, with a normalisation of its output (the LLM's last hidden
+state has passed its final norm): here a LayerNorm without parameters, so ``none`` still trains
+nothing of its own. Without it the head reads the reprogrammed patches at whatever scale the
+prototypes reach, and Adam's first steps at the presets' learning rate (0.01) move every one of
+the V x S mapping weights at once: on ``cpu-quick`` the loss went from 0.33 to 853 in one step and
+the run ended at a test MSE of 1387.
 - ``random``: the LLM stays, with its prompt, but randomly initialised (same architecture, size and
   tokenizer, frozen; ``backbones.random_init``): does pretraining matter, or only the shape?
 """
@@ -43,6 +50,12 @@ class SelfAttentionBlock(nn.Module):
         normed = self.norm(x)  # (B*N, P, D)
         mixed, _ = self.attention(normed, normed, normed, need_weights=False)
         return x + mixed
+
+
+def normalize_output(hidden: torch.Tensor) -> torch.Tensor:
+    """(B*N, P, D) replacement output -> the same, normalised over D: the stand-in for the LLM's final
+    norm, a LayerNorm without parameters (so checkpoints keep their keys and ``none`` trains nothing)."""
+    return nn.functional.layer_norm(hidden, hidden.shape[-1:])
 
 
 def build_llm_replacement(llm_mode: str, width: int, dropout: float) -> nn.Module | None:

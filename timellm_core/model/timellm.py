@@ -18,7 +18,7 @@ from timellm_core.backbones.base import Backbone
 from timellm_core.backbones.random_init import randomly_initialised
 from timellm_core.config import TimeLLMConfig
 from timellm_core.errors import ConfigError, RunError
-from timellm_core.model.ablations import build_llm_replacement, runs_llm
+from timellm_core.model.ablations import build_llm_replacement, normalize_output, runs_llm
 from timellm_core.model.head import FlattenHead
 from timellm_core.llm.precision import FastPrecision, choose_fast_precision
 from timellm_core.llm.runner import LLMRunner
@@ -124,7 +124,8 @@ class TimeLLM(nn.Module):
                 output = self.llm_runner.run_patches(prompt, reprogrammed, output_attentions=trace and llm_attention)
                 hidden, llm_attentions, llm_path = output.patch_hidden, output.attentions, output.path
             else:
-                hidden, llm_path = self.llm_replacement(reprogrammed), config.llm_mode  # (B*N, P, D)
+                hidden = normalize_output(self.llm_replacement(reprogrammed))  # (B*N, P, D), as the LLM's final norm
+                llm_path = config.llm_mode
 
         features = hidden[:, :, :config.d_ff].float()  # (B*N, P, d_ff)
         forecast = self.output_head(features, channels)  # (B, pred_len, N)
