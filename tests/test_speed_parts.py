@@ -128,7 +128,7 @@ def test_targets_and_report_say_what_was_met():
 
 
 def test_exact_eval_floor_counts_the_llm_products_of_every_position(monkeypatch):
-    from timellm_core.model import benchmark
+    from timellm_core.benchmarking import speed as benchmark
 
     monkeypatch.setattr(benchmark, "matmul_rate_gflops", lambda rows: 100.0)
     settings = benchmark.BenchSettings(batch_size=1, channels=1, llm_layers=2)
