@@ -7,6 +7,11 @@ unmeasured train step, then one train step and one eval forward under ``torch.pr
 per path and phase: the operators with the most self CPU time, with their call counts, input shapes
 and FLOPs (matrix products), and the total FLOPs. On a shared machine the seconds move with the
 load; the call counts, shapes and FLOPs do not, so compare those first.
+
+``--counters N`` runs N train steps and N eval forwards per path without the profiler and prints,
+for each, the process's user and system CPU seconds and its minor page faults (``getrusage``):
+CPU seconds move less with other programs' load than wall time does, and page faults count the
+memory a step takes fresh from the system.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +78,27 @@ def profile_path(settings: BenchSettings, path: str, rows: int) -> dict:
     return result
 
 
+def count_path(settings: BenchSettings, path: str, repeats: int) -> dict:
+    """Wall, user and system CPU seconds and minor page faults of each train step and eval forward."""
+    make = _reference_phases if path.startswith("reference") else _our_phases
+    model, train_step, eval_step = make(settings, path)
+    model.train()
+    train_step()  # warm-up
+    result = {}
+    for phase, run, mode in (("train step", train_step, True), ("eval forward", eval_step, False)):
+        model.train(mode)
+        samples = []
+        for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            wall = run()
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            samples.append({"wall_s": wall, "user_s": after.ru_utime - before.ru_utime,
+                            "sys_s": after.ru_stime - before.ru_stime,
+                            "minor_faults": after.ru_minflt - before.ru_minflt})
+        result[phase] = samples
+    return result
+
+
 def _by_name(events) -> dict[str, dict]:
     totals: dict[str, dict] = {}
     for event in events:
@@ -89,23 +116,39 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--json", help="also write the profiles to this file")
+    parser.add_argument("--counters", type=int, default=0,
+                        help="instead of profiling: this many steps per phase with CPU seconds and page faults")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     settings = BenchSettings(threads=args.threads, reference_dir=args.reference)
     if args.worker:
         torch.set_num_threads(args.threads)
-        print(json.dumps(profile_path(settings, args.worker, args.rows)))
+        measured = (count_path(settings, args.worker, args.counters) if args.counters
+                    else profile_path(settings, args.worker, args.rows))
+        print(json.dumps(measured))
         return 0
     profiles = {}
     for path in args.paths:
         print(f"profiling {path} ...", file=sys.stderr, flush=True)
         command = [sys.executable, __file__, "--worker", path, "--threads", str(args.threads), "--rows",
-                   str(args.rows)] + (["--reference", args.reference] if args.reference else [])
+                   str(args.rows), "--counters", str(args.counters)] + (
+                      ["--reference", args.reference] if args.reference else [])
         done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
             return 1
         profiles[path] = json.loads(done.stdout.strip().splitlines()[-1])
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": dataclasses.asdict(settings), "profiles": profiles},
+                                              indent=1))
+    if args.counters:
+        print("| path | phase | wall s | user CPU s | system CPU s | minor page faults |\n| --- | --- | ---: | ---: | ---: | ---: |")
+        for path, phases in profiles.items():
+            for phase, samples in phases.items():
+                for sample in samples:
+                    print(f"| {path} | {phase} | {sample['wall_s']:.2f} | {sample['user_s']:.2f} | "
+                          f"{sample['sys_s']:.2f} | {sample['minor_faults']} |")
+        return 0
     for path, phases in profiles.items():
         for phase, data in phases.items():
             print(f"\n## {path}: {phase} ({data['wall_s']:.2f} s wall, {data['self_cpu_s']:.2f} s self CPU, "
@@ -114,9 +157,6 @@ def main() -> int:
             for row in data["top"]:
                 print(f"| {row['op']} | {row['calls']} | {row['self_cpu_s']:.3f} | {row['share']:.1%} | "
                       f"{row['gflop']:.1f} | {row['shapes']} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": dataclasses.asdict(settings), "profiles": profiles},
-                                              indent=1))
     return 0
 
 

@@ -101,8 +101,10 @@ def test_two_processes_write_one_run_folder_with_one_log(unbroken, tmp_path):
     kinds = [event["type"] for event in events]
     started = next(event for event in events if event["type"] == "started")
     assert started["processes"] == 2 and started["steps_per_epoch"] == 2  # 4 batches shared by 2 processes
+    assert started["backend"] == "gloo" and started["device"].startswith("cpu")
     single_started = next(e for e in read_events(single / "metrics.jsonl") if e["type"] == "started")
     assert single_started["processes"] == 1 and single_started["steps_per_epoch"] == 4
+    assert single_started["backend"] is None
     # Every event once: one process writes the log.
     assert kinds.count("started") == 1 and kinds.count("finished") == 1 and kinds.count("epoch") == 2
     steps = [(e["epoch"], e["step"], e["global_step"]) for e in events if e["type"] == "step"]
