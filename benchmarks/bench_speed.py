@@ -1,6 +1,6 @@
 """Record the speed benchmark: writes benchmarks/results_speed.json and results_speed.md.
 
-    .venv/bin/python benchmarks/bench_speed.py [--steps 5]
+    .venv/bin/python benchmarks/bench_speed.py [--steps 5] [--reference ~/Time-LLM [--reference_bf16]]
 
 Same measurements as ``python -m timellm_core bench`` (see timellm_core/benchmarking/speed.py); this
 script only saves them next to itself. Timings on a shared machine are noisy: the report states the
@@ -28,13 +28,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--reference", metavar="DIR",
+                        help="a checkout of the reference implementation: timed too, the ratios against it")
+    parser.add_argument("--reference_bf16", action="store_true", help="also time the reference under bf16 autocast")
     parser.add_argument("--retrace_real", action="store_true",
                         help="re-measure only the traced window on the real SmolLM2-135M in the recorded results "
                              "(the other measurements use a random-weights backbone and stay as recorded)")
     args = parser.parse_args()
     if args.retrace_real:
         return retrace_real()
-    settings = BenchSettings(steps=args.steps, warmup=args.warmup, rounds=args.rounds, threads=args.threads)
+    settings = BenchSettings(steps=args.steps, warmup=args.warmup, rounds=args.rounds, threads=args.threads,
+                             reference_dir=args.reference, reference_bf16=args.reference_bf16)
     results = run_benchmark(settings, progress=lambda message: print(message, flush=True))
     (HERE / "results_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     report = to_markdown(results)
@@ -72,4 +76,9 @@ def retrace_real() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from timellm_core.errors import TimeLLMError
+
+    try:
+        sys.exit(main())
+    except TimeLLMError as error:  # e.g. a --reference folder that is not a checkout
+        sys.exit(f"error: {error}")

@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from timellm_core.benchmarking.report import PATHS, targets, to_markdown  # noqa: F401 (re-exported)
+from timellm_core.benchmarking.reference_checkout import REFERENCE_PATHS, REFERENCE_WORKER, check_reference_checkout
+from timellm_core.benchmarking.report import PATHS, measured_paths, speed_ratios, targets, to_markdown  # noqa: F401
 from timellm_core.machine import cpu_has_bf16_instructions, cpu_model_name
 
 ZERO_GRADIENT = "reprogramming.key_projection.bias"  # zero in exact arithmetic: see measure_exactness
@@ -58,6 +59,8 @@ class BenchSettings:
     rounds: int = 3  # fresh processes per path, taking turns with the other paths
     seed: int = 2021
     threads: int | None = None  # torch threads in each worker; None keeps torch's default
+    reference_dir: str | None = None  # a checkout of the reference implementation, timed as one more path
+    reference_bf16: bool = False  # also time the reference under bf16 autocast (its --use_amp)
 
 
 def smollm2_tokenizer() -> tuple[Any, str]:
@@ -72,19 +75,28 @@ def smollm2_tokenizer() -> tuple[Any, str]:
     return tiny_tokenizer("tiny-llama"), "tiny-llama (base_models/SmolLM2-135M not found)"
 
 
-def smollm2_shaped_backbone(llm_layers: int = 6, seed: int = 0):
-    """A random LLaMA with SmolLM2-135M's shape, frozen, in eval mode, on the CPU."""
-    from transformers import LlamaConfig, LlamaModel
+def random_smollm2_llama(config, seed: int = 0):
+    """A LlamaModel of ``config`` (SmolLM2's shape) with the benchmark's random weights: the same for a
+    given seed and layer count whatever else the config says (attention kind, outputs), frozen, eval."""
+    from transformers import LlamaModel
 
-    from timellm_core.backbones import Backbone, BackboneSpec
-
-    tokenizer, tokenizer_label = smollm2_tokenizer()
-    config = LlamaConfig(num_hidden_layers=llm_layers, attn_implementation="sdpa", **SMOLLM2_SHAPE)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaModel(config).float().eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
+    return model
+
+
+def smollm2_shaped_backbone(llm_layers: int = 6, seed: int = 0):
+    """A random LLaMA with SmolLM2-135M's shape, frozen, in eval mode, on the CPU."""
+    from transformers import LlamaConfig
+
+    from timellm_core.backbones import Backbone, BackboneSpec
+
+    tokenizer, tokenizer_label = smollm2_tokenizer()
+    config = LlamaConfig(num_hidden_layers=llm_layers, attn_implementation="sdpa", **SMOLLM2_SHAPE)
+    model = random_smollm2_llama(config, seed)
     spec = BackboneSpec(name="smollm2-135m-shaped (random)", family="llama", tiny=True, pretrained=False)
     backbone = Backbone(spec=spec, model=model, tokenizer=tokenizer, family="llama",
                         hidden_size=config.hidden_size, num_layers=llm_layers, vocab_size=config.vocab_size,
@@ -164,11 +176,13 @@ def measure_paths_in_rounds(settings: BenchSettings, say) -> dict[str, dict[str,
     change of machine load over all paths instead of letting it fall on one.
     """
     per_round = -(-settings.steps // settings.rounds)  # ceil: at least settings.steps samples in all
-    runs: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+    paths = measured_paths(dataclasses.asdict(settings))  # ours, and the reference's when a checkout is given
+    runs: dict[str, list[dict[str, Any]]] = {path: [] for path in paths}
     for round_index in range(settings.rounds):
-        for path in PATHS:
+        for path in paths:
             say(f"round {round_index + 1}/{settings.rounds}: {path} path ...")
-            runs[path].append(_in_subprocess("path", settings, f"{path}:{per_round}"))
+            worker = REFERENCE_WORKER if path in REFERENCE_PATHS else __name__
+            runs[path].append(_in_subprocess("path", settings, f"{path}:{per_round}", worker))
     results = {}
     for path, path_runs in runs.items():
         train = [t for run in path_runs for t in run["train_step_all_s"]]
@@ -301,9 +315,9 @@ def _peak_rss_bytes() -> int:
 
 # -- orchestration: one subprocess per measurement -------------------------------------------------
 
-def _in_subprocess(task: str, settings: BenchSettings, extra: str = "") -> dict[str, Any]:
-    command = [sys.executable, "-m", "timellm_core.benchmarking.speed", "--worker", task,
-               json.dumps(dataclasses.asdict(settings)), extra]
+def _in_subprocess(task: str, settings: BenchSettings, extra: str = "",
+                   worker: str = "timellm_core.benchmarking.speed") -> dict[str, Any]:
+    command = [sys.executable, "-m", worker, "--worker", task, json.dumps(dataclasses.asdict(settings)), extra]
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     done = subprocess.run(command, capture_output=True, text=True, env=environment)
     if done.returncode != 0:
@@ -320,6 +334,8 @@ def machine_facts(threads: int | None = None) -> dict[str, Any]:
 def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=None) -> dict[str, Any]:
     """Every path's speed and memory, exactness, and the one-window trace forward of the pages."""
     say = progress or (lambda message: None)
+    if settings.reference_dir:  # a wrong folder is a clear message before anything runs
+        settings = dataclasses.replace(settings, reference_dir=str(check_reference_checkout(settings.reference_dir)))
     results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "machine": machine_facts(settings.threads)}
     results.update(measure_paths_in_rounds(settings, say))
     say("comparing exact and unoptimised forecasts and gradients ...")
@@ -338,12 +354,7 @@ def run_benchmark(settings: BenchSettings, include_real: bool = True, progress=N
     floor = results["exact_eval_floor"]
     floor["max_eval_speedup"] = unoptimized["eval_step_s"] / floor["floor_s"]
     results["tokenizer"] = unoptimized["tokenizer"]
-    results["speedup_exact"] = unoptimized["train_step_s"] / results["exact"]["train_step_s"]
-    results["speedup_fast"] = unoptimized["train_step_s"] / results["fast"]["train_step_s"]
-    results["eval_speedup_exact"] = unoptimized["eval_step_s"] / results["exact"]["eval_step_s"]
-    results["eval_speedup_fast"] = unoptimized["eval_step_s"] / results["fast"]["eval_step_s"]
-    results["memory_ratio_exact"] = results["exact"]["peak_rss_bytes"] / unoptimized["peak_rss_bytes"]
-    results["memory_ratio_fast"] = results["fast"]["peak_rss_bytes"] / unoptimized["peak_rss_bytes"]
+    results.update(speed_ratios(results))  # against the reference code when it was timed, else our unoptimised path
     results["machine"]["load_average_1m_after"] = os.getloadavg()[0]
     results["targets"] = targets(results)
     return results

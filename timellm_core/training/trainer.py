@@ -213,6 +213,7 @@ class Trainer:
                       total_steps=self.progress.total_steps, first_epoch=1, windows=self.windows,
                       windows_used=self.windows_used, device=str(self.accelerator.device),
                       processes=self.accelerator.num_processes, mixed_precision=training.mixed_precision,
+                      backend=getattr(self.accelerator.state, "backend", None),  # gloo, nccl; None for one process
                       **self.plan)
 
     def _unwrapped(self) -> torch.nn.Module:
