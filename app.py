@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer_ui.sidebar import render_sidebar
-
 st.set_page_config(page_title="Time-LLM explorer", page_icon=":material/timeline:", layout="wide")
 
 # Every url_path differs from its file's name on purpose. Streamlit still knows the old "pages/
@@ -33,6 +31,11 @@ PAGES = {
     ],
 }
 
+# The navigation goes out before anything heavy is imported: until it arrives, a fresh server's first
+# visitor sees Streamlit's own list of the files in pages/, and a click there opens a screen alone.
 navigation = st.navigation(PAGES, expanded=True)
+
+from explorer_ui.sidebar import render_sidebar  # noqa: E402 (imports the library, torch included)
+
 render_sidebar()
 navigation.run()

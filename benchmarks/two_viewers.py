@@ -112,6 +112,8 @@ def _open_train(context, url: str):
     page.set_default_timeout(120_000)
     page.goto(url)
     page.wait_for_selector('[data-testid="stSidebar"]')
+    page.get_by_test_id("stSidebarNavItems").get_by_text("Look inside").wait_for()  # the app's navigation,
+    # not Streamlit's list of the files in pages/ that a fresh server shows until it arrives
     _settle(page)
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Train").first.click()
     _settle(page)
@@ -183,8 +185,8 @@ def write_report(result: dict, output: Path) -> None:
         f"- CPU: {result['cpu']} ({result['cpus']} CPUs visible); Python {result['python']}; measured "
         f"{result['date']}.",
         f"- Load average (1/5/15 min) before each run: " + "; ".join(
-            f"{row['where']} {row['load_before']}" for row in result["rows"]) + ". The machine is shared: "
-        "other work ran on both cores during the measurement.",
+            f"{row['where']} {row['load_before']}" for row in result["rows"]) + ". A 1-minute load above "
+        "about 1 before a run means other work was running besides the measurement's own previous run.",
         "",
         "| where | runs | steps timed | median step (s) | per-run medians (s) | wall (s) |",
         "| --- | ---: | ---: | ---: | --- | --- |",
