@@ -194,7 +194,7 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, steps: int, note
 
 def six_gb_section() -> str:
     """The seed table and the planner's plan for a 6 GB GPU (Markdown)."""
-    from timellm_core.backbones.memory import plans_markdown, qwen_seed_table
+    from timellm_core.backbones.gpu_fit import plans_markdown, qwen_seed_table
 
     return plans_markdown(qwen_seed_table())
 

@@ -97,13 +97,13 @@ def test_planner_rejects_bad_arguments():
 
 
 def test_seed_table_rows_match_the_planner():
-    from timellm_core.backbones.memory import plans_markdown, qwen_seed_table
+    from timellm_core.backbones.gpu_fit import plans_markdown, qwen_seed_table
 
     plans = qwen_seed_table()
     first = plan_memory(CATALOGUE["qwen2.5-3b"], 36, "4bit", SEED, batch_size=8, n_channels=7)
     assert plans[0].to_dict() == first.to_dict()
     table = plans_markdown(plans).splitlines()
-    assert len(table) == 2 + len(plans) and f"**{first.total_bytes / GIB:.2f}**" in table[2]
+    assert len(table) == 2 + len(plans) and f"**{first.peak_bytes / GIB:.2f}**" in table[2]
 
 
 def _timellm_saved_bytes(model, x) -> int:
@@ -179,3 +179,47 @@ def test_the_exact_path_needs_far_less_than_the_reference_path():
     assert exact.activation_bytes < 0.35 * reference.activation_bytes
     assert 4.8 * GIB < exact.total_bytes < 5.2 * GIB  # the seed's "about 5 GB": 4.99 GiB on the exact path
     assert exact.fits(6, reserve_gigabytes=0.5) and not reference.fits(6, reserve_gigabytes=0.5)
+
+
+def _step_peak_above_persistent(model, x) -> int:
+    """Measured: the most tensor bytes alive at once during a training step, beyond what lives between steps.
+
+    torch's profiler records every CPU allocation and release; a first step creates Adam's moments,
+    the second is measured (weights, parameters and moments were there before it starts)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from timellm_core.training.optimizer import make_adam
+
+    target = torch.zeros(x.shape[0], model.config.pred_len, x.shape[2])
+    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)
+
+    def step():
+        torch.nn.functional.mse_loss(model(x), target).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        step()
+    changes = sorted((event.start_ns(), event.nbytes()) for event in profiler.profiler.kineto_results.events()
+                     if event.name() == "[memory]")
+    live = peak = 0
+    for _, change in changes:
+        live += change
+        peak = max(peak, live)
+    return peak
+
+
+# BERT's last layer leaves attention scores behind in the forward pass that the plan does not count
+# (its peak comes out 14-16% low); the decoder families are within 10% on both paths.
+@pytest.mark.parametrize("optimize", [True, False])
+@pytest.mark.parametrize("name, tolerance", [("tiny-llama", 0.10), ("tiny-qwen2", 0.10), ("tiny-gpt2", 0.10),
+                                             ("tiny-bert", 0.20)])
+def test_the_planned_step_peak_matches_the_profiler(name, tolerance, optimize):
+    model, config, x, prompt_tokens = _small_timellm(name, optimize)
+    plan = plan_memory(model.backbone, 3, "fp32", config, batch_size=2, n_channels=3, prompt_tokens=prompt_tokens,
+                       optimize=optimize, device="cpu")
+    persistent = plan.frozen_weight_bytes + plan.trainable_bytes - plan.trainable_params * 4  # no gradients
+    measured = _step_peak_above_persistent(model, x)
+    assert plan.peak_bytes - persistent == pytest.approx(measured, rel=tolerance)
+    assert plan.backward_transient_bytes > 0 and (plan.prompt_pass_bytes > 0) == (optimize and name != "tiny-bert")
