@@ -33,12 +33,14 @@ with shared.core_errors():
 st.subheader(spec.name)
 st.caption(spec.description)
 
-if not spec.tiny and not backbones.is_available(spec):
+missing = not spec.tiny and not backbones.is_available(spec)
+if missing:  # the memory plan below needs only the catalogue's sizes: plan before downloading
     st.warning(f"{spec.name} is not on this machine yet.")
     if st.button(f"Fetch {spec.name}", key="backbone_fetch", type="primary"):
         if fetch_backbone_with_progress(spec.name):
             st.rerun()
-    st.stop()
+    if spec.hidden_size is None:
+        st.stop()  # its sizes are known only once it is here
 
 config = shared.working_config()
 max_layers = int(spec.num_layers or 48)
@@ -61,9 +63,12 @@ memory = shared.optional_core("timellm_core.backbones.memory")
 if memory is None:
     st.caption("The memory planner is not part of this installation yet.")
 else:
-    from pages._memory import render_memory_plan
+    from pages._memory import render_gpu_plan, render_memory_plan
 
     render_memory_plan(memory, config, spec, shared.channel_count(config))
+    render_gpu_plan(config, spec, shared.channel_count(config))
+if missing:
+    st.stop()
 
 if st.button(f"Load {spec.name} ({int(layers)} layers{', 4-bit' if four_bit else ''})", key="backbone_load",
              type="primary"):

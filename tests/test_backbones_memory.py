@@ -126,7 +126,8 @@ def _timellm_saved_bytes(model, x) -> int:
 def _small_timellm(name: str, optimize: bool, dtype: str | None = None):
     from timellm_core.model import TimeLLM
 
-    backbone = load_backbone(BackboneConfig(name=name, llm_layers=3), device="cpu", **({"dtype": dtype} if dtype else {}))
+    options = {"dtype": dtype} if dtype else {}
+    backbone = load_backbone(BackboneConfig(name=name, llm_layers=3), device="cpu", **options)
     config = TimeLLMConfig(seq_len=64, pred_len=16, patch_len=16, stride=8, d_model=16, d_ff=32, n_heads=4,
                            num_prototypes=50, optimize=optimize)
     torch.manual_seed(0)
