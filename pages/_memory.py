@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared as shared
-from pages._train_form import PREFIX as TRAIN_FORM_PREFIX
+from pages._train_form import show_in_form
 from timellm_core.backbones.gpu_fit import GPU_GIB, GpuOption, TrainingSettings, advise_gpu, gpu_bytes_needed
 from timellm_core.backbones.memory import CUDA_RESERVE_GIB
 from timellm_core.config import RunConfig
@@ -57,8 +57,7 @@ def _use_settings(settings: TrainingSettings, changes: tuple[str, ...]) -> None:
     shared.set_working_config(config)
     st.session_state["backbone_layers"] = settings.llm_layers  # else the widgets would set the old values back
     st.session_state["backbone_4bit"] = settings.load_in_4bit
-    for key in [k for k in st.session_state if str(k).startswith(TRAIN_FORM_PREFIX)]:
-        del st.session_state[key]  # the Train form shows the working config again
+    show_in_form(config)  # the Train form shows them too
     st.session_state[GPU_PLAN_APPLIED] = ", ".join(changes)
 
 
