@@ -114,8 +114,11 @@ def plan_for(row: dict) -> dict:
     plan = plan_memory(CATALOGUE[row["model"]], row["layers"], "4bit" if row["precision"] == "nf4" else "fp32",
                        config, batch_size=row["batch"], n_channels=7, prompt_tokens=row["prompt_tokens"],
                        optimize=config.optimize, device="cpu")
+    persistent = plan.frozen_weight_bytes + plan.trainable_bytes - plan.trainable_params * 4  # no gradients
     return {"frozen_weight_bytes": plan.frozen_weight_bytes, "trainable_bytes": plan.trainable_bytes,
-            "activation_bytes": plan.activation_bytes, "total_bytes": plan.total_bytes}
+            "activation_bytes": plan.activation_bytes, "total_bytes": plan.total_bytes,
+            "peak_bytes": plan.peak_bytes, "peak_above_persistent_bytes": plan.peak_bytes - persistent,
+            "backward_transient_bytes": plan.backward_transient_bytes}
 
 
 def in_fresh_process(*args: str) -> dict:
@@ -156,9 +159,9 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, steps: int, note
              "planner).", "",
              "| model | layers | weights | batch | load (s) | weight bytes (GiB) | planner | Linear4bit "
              "| trainable params | saved for backward (GiB) | planner | step (s) | peak RSS (GiB) | RSS at start "
-             "| planner total | load avg |",
+             "| planner peak | planner total | load avg |",
              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| --- |"]
+             "| ---: | --- |"]
     for row in results:
         if "error" in row:
             lines.append(f"| {' '.join(row['args'])} | | | | | | | | | | | | failed: {row['error']} | | | |")
@@ -172,11 +175,14 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, steps: int, note
             f"| {row['trainable_params'] / 1e6:.1f} M | {_g(row['saved_for_backward_bytes'])} "
             f"| {_g(plan['activation_bytes'])} | {row['step_s']:.1f} | {_g(row['peak_rss_bytes'])} "
             f"| {_g(row['rss_at_start_bytes']) if 'rss_at_start_bytes' in row else ''} "
-            f"| {_g(plan['total_bytes'])} | {load} |")
-    lines += ["", "Planner columns: the exact path's plan (the path that ran). Peak RSS is the process's "
-              "high-water mark: besides what the planner counts it holds the process itself (RSS at start: "
-              "Python, torch and transformers imported, nothing loaded), the tokenizer and the backward pass's "
-              "transient buffers; the planner's total is what must be kept.", "",
+            f"| {_g(plan['peak_bytes'])} | {_g(plan['total_bytes'])} | {load} |")
+    lines += ["", "Planner columns: the exact path's plan (the path that ran). Planner total: everything the "
+              "step holds at some point, counted at once; planner peak: the step's high-water mark (gradients are "
+              "made in the backward pass while activations are released; see the profiler section below). Peak "
+              "RSS is the process's high-water mark: besides the planner's peak it holds the process itself (RSS "
+              "at start: Python, torch and transformers imported, nothing loaded), the tokenizer, the allocator's "
+              "free but unreturned memory and, in the first step, one-off buffers.", "",
+              *peak_section(), "",
               "## Loading K of N layers (qwen2.5-0.5b, fp32, from its converted folder)", "",
               "The converted weights are memory-mapped from their safetensors file, so resident memory after "
               "the load stays low until the weights are used; weight bytes are what the layers hold.", "",
@@ -192,11 +198,67 @@ def render(results: list[dict], loads: list[dict], qwen3b: str, steps: int, note
     return "\n".join(lines)
 
 
+def peak_section() -> list[str]:
+    """The profiler's step peak (benchmarks/qwen_peak.py) against the planner's, when it has been measured."""
+    path = HERE / "qwen_peak.json"
+    if not path.exists():
+        return []
+    row = json.loads(path.read_text())
+    plan = plan_for(row)
+    phases = row["phase_peak_bytes"]
+    bytes_ = "{:,}".format
+    return ["## A training step's peak, measured with torch's profiler", "",
+            f"`benchmarks/qwen_peak.py`: {row['model']}, {row['layers']} layers, {row['precision']}, batch "
+            f"{row['batch']} x 7 channels, the second step of the process (the first creates Adam's moments). "
+            "Bytes of live tensors above what lived before the step (weights, trainable parameters, Adam's "
+            f"moments); load average {row['load_average'][0]:.1f}.", "",
+            "| moment | measured (bytes) | planner (bytes) |", "| --- | ---: | ---: |",
+            f"| end of the forward pass | {bytes_(row['live_after_forward_bytes'])} "
+            f"| {bytes_(plan['activation_bytes'])} (saved for backward) |",
+            f"| highest in the forward pass | {bytes_(phases['forward'])} | |",
+            f"| highest in the backward pass | {bytes_(phases['backward'])} "
+            f"| {bytes_(plan['activation_bytes'] + plan['backward_transient_bytes'])} (saved + first layer's "
+            f"backward working set, {bytes_(plan['backward_transient_bytes'])}) |",
+            f"| highest in the optimiser step | {bytes_(phases['optimizer'])} | {bytes_(row['gradient_bytes'])} "
+            "(the gradients) |",
+            f"| **step peak** | **{bytes_(row['step_peak_bytes'])}** | **{bytes_(plan['peak_above_persistent_bytes'])}** |",
+            "", "The peak comes early in the backward pass: every kept activation is still there and the last "
+            "layer's recomputed MLP (gate, silu, up and their gradients) is being worked through. The mapping "
+            "layer's gradient (most of the gradients) is made last, when the activations are gone. The "
+            "planner's total counts activations and gradients at once and no working set, so it lies above "
+            "the peak or below it depending on the model (0.5B: above; 1.5B, with its wider MLP: below)."]
+
+
 def six_gb_section() -> str:
     """The seed table and the planner's plan for a 6 GB GPU (Markdown)."""
-    from timellm_core.backbones.gpu_fit import plans_markdown, qwen_seed_table
+    from timellm_core.backbones import CATALOGUE
+    from timellm_core.backbones.gpu_fit import SEED_SETTINGS, advise_gpu, plans_markdown, qwen_seed_table
+    from timellm_core.backbones.memory import CUDA_RESERVE_GIB
+    from timellm_core.config import TimeLLMConfig
 
-    return plans_markdown(qwen_seed_table())
+    config = TimeLLMConfig(seq_len=SEED_SETTINGS["seq_len"], d_model=SEED_SETTINGS["d_model"],
+                           d_ff=SEED_SETTINGS["d_ff"])
+    lines = ["On a GPU (bf16 compute under NF4, CUDA's one-byte dropout masks), in GiB. Step peak = what "
+             "persists between steps + the largest moment of a step (see the profiler section); 'fits' adds "
+             f"{CUDA_RESERVE_GIB} GiB assumed for the CUDA context and the allocator's slack.", "",
+             plans_markdown(qwen_seed_table()), "", "The Backbone page's plan for a 6 GB GPU "
+             "(`timellm_core.backbones.gpu_fit.advise_gpu`), 4-bit, exact path:", ""]
+    for layers in (6, 12, 36):
+        advice = advise_gpu(CATALOGUE["qwen2.5-3b"], config, layers, SEED_SETTINGS["batch_size"], True,
+                            SEED_SETTINGS["n_channels"])
+        need = f"{advice.asked.needed_bytes / GIB:.2f} GiB with the CUDA context"
+        if advice.asked_fits:
+            lines.append(f"- {layers} layers, batch 8: fits ({need}).")
+        else:
+            nearest = "; ".join(f"{', '.join(option.changes)} ({option.needed_bytes / GIB:.2f} GiB)"
+                                for option in advice.options)
+            lines.append(f"- {layers} layers, batch 8: does not fit ({need}); nearest that fit: {nearest}.")
+    lines += ["", "The largest single item is the 151,936 x 1000 mapping layer with its gradient and Adam's two "
+              "moments (2.29 GiB). The trainer uses Adam for every trainable layer (no 8-bit optimiser state, no "
+              "SGD for that layer), so the plan does not offer a lighter one. With 16-bit embeddings the "
+              "prototypes' product keeps a float32 copy of the 151,936 x 2048 table (1.16 GiB, in the Time-LLM "
+              "activations) until the mapping layer's backward pass. No GPU measurement has been made."]
+    return "\n".join(lines)
 
 
 def main() -> int:
