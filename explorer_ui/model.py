@@ -64,7 +64,7 @@ def inspected(need_run: bool = False) -> Inspected:
             st.error(f"The run {chosen.run_id} cannot be read any more"
                      + (f": {run.info.problem}" if run is not None and run.info.problem else "") + ".")
             st.stop()
-        weights = run.info.path / "model.safetensors"
+        weights = run.info.weights_path
         with shared.core_errors(), st.spinner(f"Loading run {run.run_id} (backbone {run.config.backbone.name}) ..."):
             model, data = _run_model(str(run.info.path), weights.stat().st_mtime if weights.exists() else 0.0,
                                      run.config.backbone)

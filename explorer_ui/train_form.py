@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from explorer_ui import shared
-from timellm_core.backbones import CATALOGUE, is_available
+from timellm_core.backbones import CATALOGUE, is_available, resolve_backbone_spec
 from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
 from timellm_core.errors import TimeLLMError
 from timellm_core.llm.precision import choose_fast_precision
@@ -17,19 +17,44 @@ PREFIX = "train_form_"
 PRESET_KEY = "train_preset"
 
 
-def _forget_form_values() -> None:
-    """Drop the form's widget values so they show the working config again."""
-    for key in [k for k in st.session_state if str(k).startswith(PREFIX)]:
-        del st.session_state[key]
-
-
 def _apply_preset() -> None:
     config = preset(st.session_state[PRESET_KEY])
     shared.set_working_config(config)
-    _forget_form_values()
     spec = CATALOGUE.get(config.backbone.name)
     if spec is not None and is_available(spec):  # the preset's backbone when it is here (qwen-cpu: Qwen)
         st.session_state[shared.BACKBONE] = spec.name
+    show_in_form(shared.working_config())
+
+
+def form_values(config: RunConfig, hidden_size: int | None, max_layers: int | None) -> dict[str, Any]:
+    """Each form widget's session-state key and its value for ``config``, within the form's bounds."""
+    m, t = config.model, config.training
+    values = {
+        "seq_len": int(m.seq_len), "pred_len": int(m.pred_len), "patch_len": int(m.patch_len),
+        "stride": int(m.stride), "d_model": int(m.d_model),
+        "d_ff": min(int(m.d_ff), int(hidden_size) if hidden_size else 4096), "n_heads": int(m.n_heads),
+        "num_prototypes": int(m.num_prototypes),
+        "llm_layers": min(int(config.backbone.llm_layers), int(max_layers) if max_layers else 64),
+        "llm_mode": m.llm_mode, "prompt_style": m.prompt_style, "features": config.data.features,
+        "epochs": int(t.train_epochs), "batch_size": int(t.batch_size), "learning_rate": float(t.learning_rate),
+        "lradj": t.lradj, "patience": int(t.patience), "max_train": int(t.max_train_windows or 0),
+        "max_eval": int(t.max_eval_windows or 0), "seed": int(t.seed), "test_each_epoch": bool(t.test_each_epoch),
+        "fast": bool(m.fast)}
+    return {PREFIX + name: value for name, value in values.items()}
+
+
+def show_in_form(config: RunConfig) -> None:
+    """Set the form's widgets to ``config`` (call from a callback, before the form is drawn).
+
+    Deleting their state is not enough: a browser keeps showing (and submits) a mounted widget's
+    own value until the server sets it; the sidebar's backbone gives the bounds of d_ff and llm_layers.
+    """
+    try:
+        spec = resolve_backbone_spec(st.session_state.get(shared.BACKBONE) or config.backbone.name)
+        hidden_size, max_layers = spec.hidden_size, spec.num_layers
+    except TimeLLMError:
+        hidden_size = max_layers = None
+    st.session_state.update(form_values(config, hidden_size, max_layers))
 
 
 def render_presets() -> None:

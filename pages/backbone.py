@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer_ui import shared
-from explorer_ui.memory import render_memory_plan
+from explorer_ui.memory import render_gpu_plan, render_memory_plan
 from explorer_ui.readiness import fetch_backbone_with_progress
 from timellm_core.backbones import is_available, list_backbones, resolve_backbone_spec
 from timellm_core.backbones.quantization import parameter_count
@@ -34,12 +34,14 @@ with shared.core_errors():
 st.subheader(spec.name)
 st.caption(spec.description)
 
-if not spec.tiny and not is_available(spec):
+missing = not spec.tiny and not is_available(spec)
+if missing:  # the memory plan below needs only the catalogue's sizes: plan before downloading
     st.warning(f"{spec.name} is not on this machine yet.")
     if st.button(f"Fetch {spec.name}", key="backbone_fetch", type="primary"):
         if fetch_backbone_with_progress(spec.name):
             st.rerun()
-    st.stop()
+    if spec.hidden_size is None:
+        st.stop()  # its sizes are known only once it is here
 
 config = shared.working_config()
 max_layers = int(spec.num_layers or 48)
@@ -59,6 +61,9 @@ if int(layers) != config.backbone.llm_layers or bool(four_bit) != config.backbon
 
 st.markdown("**Does it fit on a 6 GB GPU?**")
 render_memory_plan(config, spec, shared.channel_count(config))
+render_gpu_plan(config, spec, shared.channel_count(config))
+if missing:
+    st.stop()
 
 if st.button(f"Load {spec.name} ({int(layers)} layers{', 4-bit' if four_bit else ''})", key="backbone_load",
              type="primary"):

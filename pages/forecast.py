@@ -20,7 +20,7 @@ from timellm_core.inspection import errors_per_step, forecast_table
 st.title("Forecast")
 target = inspected(need_run=True)
 config, data, run = target.config, target.data, target.run
-predictions_path = run.path / "predictions.npz"
+predictions_path = run.predictions_path
 if not predictions_path.is_file():
     st.info(f"Run {run.run_id} has no test forecasts yet ({run.status}): they are written when a run finishes "
             "its final test on the best weights. Choose a finished run, or let this one finish.")

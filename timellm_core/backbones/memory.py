@@ -12,19 +12,23 @@ What is counted (and what is not):
   (16 bytes a parameter).
 - **Activations** for one batch of B*N sequences of ``prompt_tokens + P`` positions. Training: the
   tensors autograd saves for the backward pass through the kept layers (gradients reach the inputs,
-  so every layer keeps them although no LLM weight trains), per token and layer:
-  LLaMA/Qwen2 ``6D + 3F``, GPT-2 ``8D + 4F``, BERT ``6D + F`` elements, plus ``H`` (attention
-  log-sum-exp), ``L`` (the padding mask) and, with eager attention, ``H*L`` (probabilities); norm
-  inputs are float32 even in bf16. Plus the reprogramming attention (softmax output, dropout mask
-  and output: B*N*H*P*S) and the output head's input. On this project's exact path (``optimize``)
-  the gated MLPs keep their input ``D`` instead of ``3F`` (recomputed, ``llm/gated_mlp.py``) and
-  the reprogramming keeps only its one-byte dropout mask of that size plus Q, K and V
-  (``model/prototype_attention.py``). These formulas were read off
-  ``torch.autograd.graph.saved_tensors_hooks`` on the tiny backbones (test_backbones_memory.py
-  checks them). Inference: one layer's working set (nothing is kept between layers).
+  so every layer keeps them although no LLM weight trains); the per-layer elements by family and
+  attention implementation are tabulated above ``_llm_activation_elements``. On this project's
+  exact path (``optimize``) only the P patch positions run with autograd: per layer they keep
+  their own activations (the gated MLPs only their input, recomputed in the backward pass,
+  ``llm/gated_mlp.py``) plus the keys and values of the whole sequence at the key/value heads'
+  width; the reprogramming keeps a one-byte dropout mask of its map and Q, K, V
+  (``model/prototype_attention.py``). With 16-bit embeddings (bf16, or 4-bit on a GPU) the
+  prototypes' product keeps a float32 copy of the (V, D) embedding table: 1.16 GiB for Qwen 2.5.
+  These formulas were read off ``torch.autograd.graph.saved_tensors_hooks``, tensor by tensor, on
+  the tiny backbones and on real Qwen 2.5 0.5B and 1.5B (test_backbones_memory.py checks them on
+  the tiny ones; benchmarks/qwen.md records the real ones). Inference: one layer's working set.
 - **Not counted**: the CUDA context and allocator slack (about 0.3-0.5 GB on a GPU), transient
   buffers of the backward pass (about one layer's activations), the optimiser's temporary copies
-  (none with the fused Adam the trainer uses), data loading. Leave ~10% headroom above ``total_bytes``.
+  (none with the fused Adam the trainer uses), data loading, the fast path (``--fast``) and the
+  process itself (Python, torch and transformers imported: 0.27 GiB of resident memory here, measured
+  in benchmarks/qwen.py; the tokenizer comes on top).
+  Leave ~10% headroom above ``total_bytes``.
 """
 
 from __future__ import annotations
@@ -63,23 +67,50 @@ class MemoryPlan:
     timellm_activation_bytes: int  # reprogramming attention, patches, output head
     trainable_breakdown: dict[str, int] = field(default_factory=dict)  # parameters per layer
     optimize: bool = False  # planned for the exact path (prompt in a no-grad cache) or the reference's
-    prompt_cache_bytes: int = 0  # exact path: the prompt's key/value cache, alive during the step
+    # Exact path: the prompt's key/value cache, built before the patches run; the forward replaces it
+    # layer by layer with the whole sequence's keys/values (in llm_activation_bytes), so not in the total.
+    prompt_cache_bytes: int = 0
+    # Working sets that come and go within a training step (see ``peak_bytes``):
+    backward_transient_bytes: int = 0  # the largest one of a layer's backward pass, beyond what is kept
+    prompt_pass_bytes: int = 0  # exact path: the no-grad prompt pass (one layer's working set + the cache)
+    late_saved_bytes: int = 0  # kept until the mapping layer's backward, the last (the 16-bit embeddings' copy)
 
     @property
     def activation_bytes(self) -> int:
-        return self.llm_activation_bytes + self.timellm_activation_bytes + self.prompt_cache_bytes
+        return self.llm_activation_bytes + self.timellm_activation_bytes
 
     @property
     def total_bytes(self) -> int:
+        """Everything counted at once: frozen weights, trainable parameters (+ gradients, Adam), activations."""
         return self.frozen_weight_bytes + self.trainable_bytes + self.activation_bytes
 
+    @property
+    def peak_bytes(self) -> int:
+        """The high-water mark of a training step (inference: ``total_bytes``).
+
+        What persists between steps (frozen weights, trainable parameters, Adam's moments) plus the
+        largest of three moments: the no-grad prompt pass; the start of the backward pass (every kept
+        activation and the first layer's backward working set); its end (every gradient, the mapping
+        layer's being made last, and what is kept for it). The gradients are not yet there when the
+        activations are, which is why the peak is below ``total_bytes`` when the mapping layer is large.
+        Measured with torch's profiler on real Qwen 2.5 0.5B (6 layers, batch 8, exact path):
+        952,852,876 bytes above what persists; planned: 952,539,136.
+        """
+        if not self.training:
+            return self.total_bytes
+        gradients = self.trainable_params * 4
+        persistent = self.frozen_weight_bytes + self.trainable_bytes - gradients
+        return persistent + max(self.prompt_pass_bytes, self.activation_bytes + self.backward_transient_bytes,
+                                gradients + self.late_saved_bytes)
+
     def fits(self, gigabytes: float, reserve_gigabytes: float = 0.0) -> bool:
-        """Does the estimate fit in ``gigabytes`` GiB, keeping ``reserve_gigabytes`` free (e.g. ~0.5 for CUDA)?"""
-        return self.total_bytes + reserve_gigabytes * GIB <= gigabytes * GIB
+        """Does the step's peak fit in ``gigabytes`` GiB, keeping ``reserve_gigabytes`` free (e.g. ~0.5 for CUDA)?"""
+        return self.peak_bytes + reserve_gigabytes * GIB <= gigabytes * GIB
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        values.update(activation_bytes=self.activation_bytes, total_bytes=self.total_bytes)
+        values.update(activation_bytes=self.activation_bytes, total_bytes=self.total_bytes,
+                      peak_bytes=self.peak_bytes)
         return values
 
 
@@ -182,40 +213,126 @@ def trainable_parameters(vocab_size: int, hidden_size: int, config: TimeLLMConfi
     }
 
 
-def _llm_activation_elements(s: _Shape, tokens: int, length: int, attention: str,
-                             lighter_mlp: bool = False) -> tuple[int, int]:
-    """(compute-dtype elements, float32 elements) saved for backward per kept layer."""
+# Per family, what autograd keeps in one kept layer for each position with gradients (elements;
+# read off ``torch.autograd.graph.saved_tensors_hooks``, see test_backbones_memory.py). A frozen
+# Linear keeps nothing but its weight (its input is needed only for the weight's gradient), so
+# the projections themselves add nothing. Attention, by implementation:
+#   sdpa   transformers' sdpa: q, k, v and the output (GQA heads copied to D wide), the mask (L
+#          positions, a copy per layer) and the log-sum-exp (H, float32); GPT-2 keeps its fused
+#          c_attn output (3D) and three D-wide copies instead of q, k, v.
+#   eager  q, the (repeated) keys and values (3D) and the probabilities (H*L); no mask is kept.
+#          LLaMA/Qwen2 take the softmax in float32 and keep that copy too in 16-bit.
+#   cached this project's exact path (``llm/runner.py``): q and the output (GPT-2: c_attn's 3D
+#          and the output), the mask and the log-sum-exp; the keys and values over all L
+#          positions are counted apart, at the key/value heads' width.
+# Norms: RMSNorm keeps its float32 input and 1/rms; LayerNorm its input (compute dtype) and two
+# float32 statistics. MLP: LLaMA/Qwen2 keep gate, silu(gate) and up (3F), or only the input (D)
+# when recomputed (``llm/gated_mlp.py``); GPT-2's tanh GELU keeps 4F, BERT's exact GELU F.
+_ATTENTION_WIDTH = {  # elements per position in units of D, (sdpa, eager, cached)
+    "llama": (4, 3, 2), "qwen2": (4, 3, 2), "gpt2": (6, 3, 4), "bert": (4, 3, 4)}
+ATTENTION_KINDS = ("sdpa", "eager", "cached")
+
+
+def _llm_activation_elements(s: _Shape, tokens: int, length: int, attention: str, lighter_mlp: bool = False,
+                             low_precision: bool = False) -> tuple[int, int]:
+    """(compute-dtype elements, float32 elements) autograd keeps in one kept layer.
+
+    ``tokens`` positions with gradients, each attending over ``length`` positions; ``attention``
+    one of ``ATTENTION_KINDS`` (see the table above); ``low_precision``: a 16-bit compute dtype.
+    """
+    if attention not in ATTENTION_KINDS:
+        raise BackboneError(f"attention must be one of {', '.join(ATTENTION_KINDS)}, not {attention!r}.")
     d, f, h = s.hidden, s.ffn, s.heads
-    eager = h * length if attention == "eager" else 0
+    width = _ATTENTION_WIDTH[s.family][ATTENTION_KINDS.index(attention)] * d
+    if attention == "eager":
+        compute, floats = width + h * length, 0
+        if s.family in ("llama", "qwen2") and low_precision:
+            floats += h * length  # the float32 softmax output, kept beside its 16-bit copy
+    else:
+        compute, floats = width + length, h  # + mask; + log-sum-exp
     if s.family in ("llama", "qwen2"):
-        mlp = d if lighter_mlp else 3 * f  # gate, silu(gate), up; or only the MLP input, recomputed from
-        return tokens * (4 * d + mlp + length + eager), tokens * (2 * d + h + 2)  # RMSNorm inputs upcast
-    if s.family == "gpt2":
-        return tokens * (8 * d + 4 * f + length + eager), tokens * (h + 4)
-    return tokens * (6 * d + f + length + eager), tokens * (h + 4)
+        compute += d if lighter_mlp else 3 * f
+        floats += 2 * d + 2  # two RMSNorms: float32 inputs and 1/rms
+    else:
+        compute += 2 * d + (4 * f if s.family == "gpt2" else f)  # two LayerNorm inputs; the GELU's
+        floats += 4  # their means and 1/std
+    return tokens * compute, tokens * floats
+
+
+def _once_elements(s: _Shape, tokens: int) -> tuple[int, int]:
+    """(compute, float32) elements kept once per forward: the final (BERT: embedding) norm, rotary cos/sin."""
+    if s.family in ("llama", "qwen2"):
+        return tokens * 2 * (s.hidden // s.heads), tokens * (s.hidden + 1)  # cos, sin; final RMSNorm
+    return tokens * s.hidden, tokens * 2  # LayerNorm input, its statistics
+
+
+def _backward_transient_elements(s: _Shape, tokens: int, sequences: int, length: int, cached: bool,
+                                 attention: str) -> int:
+    """Compute-dtype elements of the largest working set one layer's backward pass adds to what is kept.
+
+    The larger of the MLP's and the attention's. MLP: with the exact path's recomputation
+    (LLaMA/Qwen2) gate, silu and up are made again and their three gradients with them (6F a
+    position: real Qwen 2.5 0.5B, measured); otherwise the gradients of the kept intermediates (3F;
+    BERT 2F). Attention: the gradients of the whole sequence's keys and values (cached path) or of
+    the probabilities (eager). Read off torch's profiler on the tiny backbones and real Qwen 2.5 0.5B.
+    """
+    recomputed = cached and s.family in ("llama", "qwen2")
+    mlp = tokens * s.ffn * (6 if recomputed else (2 if s.family == "bert" else 3))
+    if cached:
+        attention_gradients = sequences * length * 2 * s.kv_heads * (s.hidden // s.heads)
+    else:
+        attention_gradients = tokens * s.heads * length if attention == "eager" else 0
+    return max(mlp, attention_gradients)
+
+
+def _timellm_activation_bytes(s: _Shape, config: TimeLLMConfig, sequences: int, blockwise: bool,
+                              mask_bytes: int) -> int:
+    """Bytes the trainable layers keep for backward (all float32; dropout masks ``mask_bytes`` an entry)."""
+    patches, prototypes = config.patch_count, config.num_prototypes
+    rows = sequences * patches  # M = B*N*P patch positions
+    heads_width = config.n_heads * config.d_ff
+    attention_map = rows * config.n_heads * prototypes  # H*M*S
+    kept = (sequences * config.patch_len * (patches + 2) * 4  # the circular convolution's padded input
+            + rows * config.d_model * (mask_bytes + 4)  # patch-embedding dropout mask; queries' input
+            + rows * heads_width * 4 * 2  # scaled queries; the output projection's input
+            + prototypes * s.hidden * 4  # the prototypes, input of the key and value projections
+            + 2 * prototypes * heads_width * 4  # keys and values (H, S, E)
+            + rows * config.d_ff * 4  # the output head's input
+            + sequences * config.pred_len * mask_bytes)  # the output head's dropout mask
+    if blockwise:  # ``model/prototype_attention.py``: only a one-byte keep-mask of the map
+        return kept + attention_map * 1
+    return kept + attention_map * (4 + mask_bytes + 4)  # softmax output, dropout mask, dropped map
 
 
 def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str, model_config: TimeLLMConfig,
                 batch_size: int, n_channels: int, training: bool = True, prompt_tokens: int | None = None,
-                attention: str = "sdpa", compute_dtype_bytes: int | None = None,
-                optimize: bool = False) -> MemoryPlan:
+                attention: str | None = None, compute_dtype_bytes: int | None = None,
+                optimize: bool = False, device: str = "cuda") -> MemoryPlan:
     """Estimate the bytes of a run; see the module docstring for what is and is not counted.
 
-    ``precision``: fp32 | bf16 | 4bit. ``compute_dtype_bytes``: bytes of activations and of the
-    non-quantised weights (default 4 for fp32, else 2; 4-bit on CPU computes in float32: pass 4).
+    ``precision``: fp32 | bf16 | 4bit. ``device``: ``cuda`` or ``cpu``; on the CPU 4-bit computes
+    in float32 and dropout keeps a float32 mask (CUDA's fused kernel a one-byte one).
+    ``compute_dtype_bytes``: bytes of activations and of the non-quantised weights (default 4 for
+    fp32, 2 for bf16, 4-bit: 2 on CUDA, 4 on the CPU).
     ``prompt_tokens``: default: the reference prompt tokenised by the backbone when one is given.
     ``optimize``: plan for this project's exact path (``TimeLLMConfig.optimize``) instead of the
     reference's: on a causal backbone the prompt runs without autograd into a key/value cache, so
-    the backward pass keeps activations for the P patch positions only, plus the cached and the
-    concatenated keys/values of every kept layer. BERT has no cache and is planned as the reference.
+    the backward pass keeps activations for the P patch positions only, plus the keys/values of
+    every kept layer over the whole sequence. BERT has no cache and runs the whole sequence.
+    ``attention``: how a whole sequence is attended (``sdpa`` | ``eager``); default: eager on the
+    reference path (it returns every attention map), sdpa on the exact path.
     """
     if precision not in PRECISIONS:
         raise BackboneError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
+    if device not in ("cuda", "cpu"):
+        raise BackboneError(f"device must be cuda or cpu, not {device!r}.")
     s = _shape(source)
     name = source.spec.name if isinstance(source, Backbone) else source.name
     if not 1 <= llm_layers <= s.layers:
         raise BackboneError(f"{name} has {s.layers} layers; llm_layers must be between 1 and {s.layers}.")
-    compute = compute_dtype_bytes or (4 if precision == "fp32" else 2)
+    compute = compute_dtype_bytes or (4 if precision == "fp32" or (precision == "4bit" and device == "cpu") else 2)
+    attention = attention or ("sdpa" if optimize else "eager")
+    mask_bytes = 1 if device == "cuda" else 4
     if prompt_tokens is None:
         prompt_tokens = reference_prompt_tokens(source) if isinstance(source, Backbone) else DEFAULT_PROMPT_TOKENS
     patches = model_config.patch_count
@@ -227,31 +344,30 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
     trainable = sum(breakdown.values())
     trainable_bytes = trainable * (16 if training else 4)
 
-    prompt_cache = 0
-    if training and optimize and s.family != "bert":
-        grad_tokens = sequences * patches  # only the patch positions run with autograd
-        low, high = _llm_activation_elements(s, grad_tokens, length, attention, lighter_mlp=True)
-        kv_width = 2 * s.kv_heads * (s.hidden // s.heads)  # keys + values a position
-        saved_keys_values = sequences * length * kv_width  # attention over prompt + patches keeps them all
-        llm_activations = (llm_layers * ((low + saved_keys_values) * compute + high * 4)
-                           + grad_tokens * s.hidden * 4)  # + final norm input
-        prompt_cache = llm_layers * sequences * prompt_tokens * kv_width * compute
-    elif training:
-        low, high = _llm_activation_elements(s, tokens, length, attention)
-        llm_activations = llm_layers * (low * compute + high * 4) + tokens * s.hidden * 4  # + final norm input
+    cached = training and optimize and s.family != "bert"
+    prompt_cache = backward_transient = prompt_pass = late_saved = 0
     if training:
-        attention_map = sequences * model_config.n_heads * patches * model_config.num_prototypes
-        heads_width = model_config.n_heads * model_config.d_ff
-        if optimize:  # blockwise: the keep-mask (1 byte an entry) and the prototypes' keys and values
-            reprogramming = attention_map * 1 + 2 * model_config.num_prototypes * heads_width * 4
-        else:  # softmax output, dropout mask, dropout output
-            reprogramming = attention_map * (4 + 1 + 4)
-        timellm = (reprogramming
-                   + sequences * patches * (model_config.d_model + heads_width
-                                            + 2 * s.hidden) * 4  # patch embedding, queries, reprogrammed, LLM out
-                   + sequences * model_config.d_ff * patches * 4)  # output head input
+        grad_tokens = sequences * patches if cached else tokens  # the cached path: only the patches
+        low, high = _llm_activation_elements(s, grad_tokens, length, "cached" if cached else attention,
+                                             lighter_mlp=cached, low_precision=compute < 4)
+        once_low, once_high = _once_elements(s, grad_tokens)
+        per_layer = low * compute + high * 4
+        if cached:
+            kv_width = 2 * s.kv_heads * (s.hidden // s.heads)  # keys + values a position
+            per_layer += sequences * length * kv_width * compute  # attention over prompt + patches keeps them all
+            # Built before the patches run, then replaced layer by layer by the keys/values above: not added.
+            prompt_cache = llm_layers * sequences * prompt_tokens * kv_width * compute
+        llm_activations = llm_layers * per_layer + once_low * compute + once_high * 4
+        timellm = _timellm_activation_bytes(s, model_config, sequences, blockwise=optimize, mask_bytes=mask_bytes)
+        if compute < 4:  # the prototypes' product upcasts the 16-bit (V, D) embeddings; addmm keeps that copy
+            late_saved = s.vocab * s.hidden * 4
+            timellm += late_saved
+        backward_transient = _backward_transient_elements(s, grad_tokens, sequences, length, cached,
+                                                          attention) * compute
+        if cached:  # each layer's MLP over every prompt position (no autograd), the cache filling up
+            prompt_pass = 3 * sequences * prompt_tokens * s.ffn * compute + prompt_cache
     else:
-        low, high = _llm_activation_elements(s, tokens, length, attention)
+        low, high = _llm_activation_elements(s, tokens, length, attention, low_precision=compute < 4)
         llm_activations = low * compute + high * 4 + 2 * tokens * s.hidden * compute  # one layer + residual stream
         attention_map = sequences * model_config.n_heads * patches * model_config.num_prototypes
         timellm = attention_map * 4 * 2 + sequences * patches * 2 * s.hidden * 4
@@ -262,7 +378,8 @@ def plan_memory(source: BackboneSpec | Backbone, llm_layers: int, precision: str
         trainable_params=trainable, trainable_bytes=trainable_bytes,
         llm_activation_bytes=int(llm_activations), timellm_activation_bytes=int(timellm),
         trainable_breakdown=breakdown, optimize=bool(optimize and training and s.family != "bert"),
-        prompt_cache_bytes=int(prompt_cache))
+        prompt_cache_bytes=int(prompt_cache), backward_transient_bytes=int(backward_transient),
+        prompt_pass_bytes=int(prompt_pass), late_saved_bytes=int(late_saved))
 
 
 def reference_prompt_tokens(backbone: Backbone, pred_len: int = 96, seq_len: int = 512) -> int:
@@ -275,44 +392,3 @@ def reference_prompt_tokens(backbone: Backbone, pred_len: int = 96, seq_len: int
               f"{-1.2345678806304932}, max value {2.345678806304932}, median value {-0.05678806304932123}, the "
               f"trend of input is downward, top 5 lags are : {[0, 24, 168, 48, 72]}<|<end_prompt>|>")
     return len(backbone.tokenizer(prompt)["input_ids"])
-
-
-# The seed's claim: Qwen 2.5 3B in NF4 trains Time-LLM in about 5 GB at these settings.
-SEED_SETTINGS = {"batch_size": 8, "n_channels": 7, "seq_len": 512, "d_model": 32, "d_ff": 32}
-
-
-def qwen_seed_table(layer_choices: tuple[int, ...] = (36, 12, 6), batch_sizes: tuple[int, ...] = (8, 1)) -> list[MemoryPlan]:
-    """Plans for Qwen 2.5 3B in 4-bit (bf16 compute, a GPU) at the seed's settings: training and inference."""
-    spec = CATALOGUE["qwen2.5-3b"]
-    config = TimeLLMConfig(seq_len=SEED_SETTINGS["seq_len"], d_model=SEED_SETTINGS["d_model"],
-                           d_ff=SEED_SETTINGS["d_ff"])
-    plans = []
-    for layers in layer_choices:
-        for batch_size in batch_sizes:
-            for optimize in (False, True):
-                plans.append(plan_memory(spec, layers, "4bit", config, batch_size, SEED_SETTINGS["n_channels"],
-                                         optimize=optimize))
-        plans.append(plan_memory(spec, layers, "4bit", config, batch_sizes[0], SEED_SETTINGS["n_channels"],
-                                 training=False))
-    return plans
-
-
-def _mode_label(plan: MemoryPlan) -> str:
-    if not plan.training:
-        return "inference"
-    return "training, exact path" if plan.optimize else "training, reference path"
-
-
-def plans_markdown(plans: list[MemoryPlan]) -> str:
-    """A Markdown table of plans, in GiB; "fits" keeps ``CUDA_RESERVE_GIB`` free."""
-    lines = ["| llm_layers | batch | mode | frozen weights | trainable (+Adam) | LLM activations | "
-             "Time-LLM activations | total | fits a 6 GiB GPU? |",  # LLM activations include the exact path's prompt cache
-             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for plan in plans:
-        lines.append(
-            f"| {plan.llm_layers} | {plan.batch_size} | {_mode_label(plan)} | "
-            f"{plan.frozen_weight_bytes / GIB:.2f} | {plan.trainable_bytes / GIB:.2f} | "
-            f"{(plan.llm_activation_bytes + plan.prompt_cache_bytes) / GIB:.2f} | "
-            f"{plan.timellm_activation_bytes / GIB:.2f} | "
-            f"**{plan.total_bytes / GIB:.2f}** | {'yes' if plan.fits(6, CUDA_RESERVE_GIB) else 'no'} |")
-    return "\n".join(lines)

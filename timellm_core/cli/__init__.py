@@ -8,21 +8,16 @@ and the process exits with status 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from timellm_core.cli import (
+    ablate_commands, backbone_commands, bench_commands, data_commands, predict_commands, train_commands)
 from timellm_core.errors import TimeLLMError
 from timellm_core.safety import redact_secrets
 
-# Modules are imported lazily by name so that a broken or heavy area does not slow `--help`.
-COMMAND_MODULES = (
-    "timellm_core.cli.data_commands",
-    "timellm_core.cli.backbone_commands",
-    "timellm_core.cli.train_commands",
-    "timellm_core.cli.predict_commands",
-    "timellm_core.cli.ablate_commands",
-    "timellm_core.cli.bench_commands",
-)
+# Each module imports its heavy parts (torch, transformers) inside its handlers, so `--help` stays quick.
+COMMAND_MODULES = (data_commands, backbone_commands, train_commands, predict_commands, ablate_commands,
+                   bench_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m timellm_core",
         description="Time-LLM: forecast time series by reprogramming a frozen language model.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:  # area not built yet
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

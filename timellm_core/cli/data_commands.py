@@ -132,13 +132,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _info_m4(args: argparse.Namespace) -> int:
-    try:
-        from timellm_core.data import m4
-    except ModuleNotFoundError as error:
-        if error.name != "timellm_core.data.m4":
-            raise
-        raise DataError("M4 support is not available in this installation "
-                        "(timellm_core/data/m4.py is missing).") from None
+    from timellm_core.data import m4
     if not args.seasonal_patterns:
         raise ConfigError("data info --data m4 needs --seasonal_patterns: one of "
                           f"{', '.join(m4.M4_PATTERNS)}.")

@@ -1,4 +1,4 @@
-"""The files of a run folder: their names, and writing and reading them safely.
+"""The files of a run folder: their names, writing and reading them safely, and the status they imply.
 
 Writes go to a temporary file beside the target, are fsync'd, then renamed: a reader (the app, a
 second process) sees the old file or the new one, never half of one. ``metrics.jsonl`` is read
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from timellm_core.errors import RunError
-from timellm_core.training.events import Event
+from timellm_core.training.events import TERMINAL_TYPES, Event
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -78,3 +79,30 @@ def read_events(path: Path) -> list[Event]:
     except FileNotFoundError:
         pass
     return events
+
+
+def _process_alive(pid: Any, host: Any) -> bool:
+    if host != socket.gethostname() or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _derive_status(info: dict[str, Any], events: list[Event]) -> str:
+    """Terminal events win; a run whose writer is gone without one was interrupted (resumable)."""
+    for event in reversed(events):
+        if event.get("type") in TERMINAL_TYPES:
+            return str(event["type"])
+        if event.get("type") == "resumed":
+            break
+    status = str(info.get("status", "queued"))
+    if status in ("queued", "running") and not _process_alive(info.get("pid"), info.get("host")):
+        return "interrupted"
+    return status

@@ -37,11 +37,11 @@ import numpy as np
 
 from timellm_core.config import RunConfig
 from timellm_core.errors import ConfigError, RunError
-from timellm_core.training.events import TERMINAL_TYPES, Event, json_safe, last_of_type
+from timellm_core.training.events import Event, json_safe, last_of_type
 from timellm_core.training.run_files import (  # noqa: F401 (the file names, re-exported for callers)
     BASELINES_FILE, CANCEL_FILE, CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, MODEL_FILE, PREDICTIONS_FILE,
     RUN_FILES, SHUFFLE_TEST_FILE, TEST_METRICS_FILE,
-    _read_json, _write_atomic, _write_json_atomic, _write_text_atomic, read_events)
+    _derive_status, _read_json, _write_atomic, _write_json_atomic, _write_text_atomic, read_events)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -267,6 +267,20 @@ class RunInfo:
     peak_rss_bytes: int | None = None  # of the process that trained this run alone (None: not measured)
     shuffle_test: dict[str, Any] | None = None  # shuffle_test.json
 
+    def file(self, name: str) -> Path:
+        """One of the run's files by its name in ``run_files`` (e.g. ``PREDICTIONS_FILE``)."""
+        return self.path / name
+
+    @property
+    def weights_path(self) -> Path:
+        """The best trainable weights (model.safetensors)."""
+        return self.file(MODEL_FILE)
+
+    @property
+    def predictions_path(self) -> Path:
+        """The final test's forecasts and truths (predictions.npz)."""
+        return self.file(PREDICTIONS_FILE)
+
     @property
     def epochs_done(self) -> int:
         epoch = last_of_type(self.events, "epoch")
@@ -293,33 +307,6 @@ class RunInfo:
                 "epochs_done": self.epochs_done, "best_val_mse": self.best_val_mse,
                 "test_mse": metrics.get("test_mse"), "test_mae": metrics.get("test_mae"),
                 "error": self.error, "problem": self.problem}
-
-
-def _process_alive(pid: Any, host: Any) -> bool:
-    if host != socket.gethostname() or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _derive_status(info: dict[str, Any], events: list[Event]) -> str:
-    """Terminal events win; a run whose writer is gone without one was interrupted (resumable)."""
-    for event in reversed(events):
-        if event.get("type") in TERMINAL_TYPES:
-            return str(event["type"])
-        if event.get("type") == "resumed":
-            break
-    status = str(info.get("status", "queued"))
-    if status in ("queued", "running") and not _process_alive(info.get("pid"), info.get("host")):
-        return "interrupted"
-    return status
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
