@@ -136,7 +136,8 @@ def to_markdown(results: dict[str, Any]) -> str:
         "as a token). The rest of the eval speed-up comes from sdpa instead of eager attention keeping every "
         "map and hidden state, prototypes computed once, and batched prompts; in training, from autograd "
         f"covering only the {patches} patch positions. The fast path's compact numbers cut the statistics to "
-        f"{fast['prompt_series_tokens_mean']:.0f} tokens and it runs in bf16.",
+        f"{fast['prompt_series_tokens_mean']:.0f} tokens; it runs in bf16 only where this machine multiplies bf16 "
+        "faster than float32 (timellm_core/llm/precision.py), else in float32 without the MLP recomputation.",
     ]
     floor = results.get("exact_eval_floor")
     if floor:
