@@ -40,9 +40,7 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, steps: int) -> d
 
     from timellm_core.backbones import load_backbone
     from timellm_core.backbones.quantization import count_quantized_linear
-    from timellm_core.config import BackboneConfig, TimeLLMConfig
-    from timellm_core.model import TimeLLM
-    from timellm_core.training.optimizer import make_adam
+    from timellm_core.config import BackboneConfig
 
     torch.manual_seed(0)
     rss_at_start = _current_rss_bytes()  # Python, torch and transformers imported, nothing loaded
@@ -55,12 +53,7 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, steps: int) -> d
               "rss_at_start_bytes": rss_at_start, "load_average_before": os.getloadavg()}
     if steps == 0:
         return result
-    config = TimeLLMConfig(seq_len=512, pred_len=96, patch_len=16, stride=8, d_model=32, d_ff=32, n_heads=8,
-                           num_prototypes=1000)
-    model = TimeLLM(config, backbone, description="The Electricity Transformer Temperature dataset.").train()
-    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)
-    x = torch.randn(batch, 512, 7).cumsum(dim=1)
-    target = torch.randn(batch, 96, 7)
+    model, optimizer, x, target = seed_step_parts(backbone, batch)
 
     saved: dict[int, int] = {}
     frozen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *backbone.model.parameters(),
@@ -93,6 +86,21 @@ def measure(name: str, layers: int, four_bit: bool, batch: int, steps: int) -> d
         "loss_finite": bool(torch.isfinite(loss)), "load_average_after": os.getloadavg(),
     })
     return result
+
+
+def seed_step_parts(backbone, batch: int):
+    """(model in train mode, Adam, inputs (batch, 512, 7), targets (batch, 96, 7)) at the seed's settings."""
+    import torch
+
+    from timellm_core.config import TimeLLMConfig
+    from timellm_core.model import TimeLLM
+    from timellm_core.training.optimizer import make_adam
+
+    config = TimeLLMConfig(seq_len=512, pred_len=96, patch_len=16, stride=8, d_model=32, d_ff=32, n_heads=8,
+                           num_prototypes=1000)
+    model = TimeLLM(config, backbone, description="The Electricity Transformer Temperature dataset.").train()
+    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)
+    return model, optimizer, torch.randn(batch, 512, 7).cumsum(dim=1), torch.randn(batch, 96, 7)
 
 
 def _current_rss_bytes() -> int:

@@ -28,19 +28,13 @@ def measure_peak(name: str, layers: int, batch: int, four_bit: bool) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
+    from qwen import seed_step_parts
     from timellm_core.backbones import load_backbone
-    from timellm_core.config import BackboneConfig, TimeLLMConfig
-    from timellm_core.model import TimeLLM
-    from timellm_core.training.optimizer import make_adam
+    from timellm_core.config import BackboneConfig
 
     torch.manual_seed(0)
     backbone = load_backbone(BackboneConfig(name=name, llm_layers=layers, load_in_4bit=four_bit), device="cpu")
-    config = TimeLLMConfig(seq_len=512, pred_len=96, patch_len=16, stride=8, d_model=32, d_ff=32, n_heads=8,
-                           num_prototypes=1000)
-    model = TimeLLM(config, backbone, description="The Electricity Transformer Temperature dataset.").train()
-    optimizer = make_adam(model.trainable_parameters(), lr=1e-3)
-    x = torch.randn(batch, 512, 7).cumsum(dim=1)
-    target = torch.randn(batch, 96, 7)
+    model, optimizer, x, target = seed_step_parts(backbone, batch)
     with torch.no_grad():
         _, trace = model(x[:1], trace=True)
     prompt_tokens = max(len(ids) for ids in trace.prompt_token_ids)

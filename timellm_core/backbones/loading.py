@@ -249,6 +249,18 @@ def _notes(spec: BackboneSpec, model: torch.nn.Module, config: BackboneConfig, q
     return notes
 
 
+def checked_load_options(config: BackboneConfig, device: str | torch.device | None, dtype: str | torch.dtype | None,
+                         attn_implementation: str) -> tuple[BackboneSpec, torch.device, torch.dtype]:
+    """(catalogue spec, device, weights' dtype) for a load, after checking the config and attention choice."""
+    config.validate()
+    if attn_implementation not in ATTENTION_IMPLEMENTATIONS:
+        raise BackboneError(f"attn_implementation must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
+                            f"not {attn_implementation!r}.")
+    spec = resolve_backbone_spec(config.name)
+    device = resolve_device(device)
+    return spec, device, _resolve_dtype(dtype, device, config.load_in_4bit)
+
+
 def load_backbone(config: BackboneConfig, device: str | torch.device | None = None,
                   attn_implementation: str = "sdpa", dtype: str | torch.dtype | None = None) -> Backbone:
     """Load ``config.name`` frozen, in eval mode, truncated to ``config.llm_layers``, on ``device``.
@@ -256,13 +268,7 @@ def load_backbone(config: BackboneConfig, device: str | torch.device | None = No
     ``attn_implementation``: "sdpa" normally, "eager" when the LLM's attention maps are needed.
     ``dtype``: weights' dtype for non-quantised loads (default float32; 4-bit uses the compute dtype).
     """
-    config.validate()
-    if attn_implementation not in ATTENTION_IMPLEMENTATIONS:
-        raise BackboneError(f"attn_implementation must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
-                            f"not {attn_implementation!r}.")
-    spec = resolve_backbone_spec(config.name)
-    device = resolve_device(device)
-    torch_dtype = _resolve_dtype(dtype, device, config.load_in_4bit)
+    spec, device, torch_dtype = checked_load_options(config, device, dtype, attn_implementation)
 
     source: WeightsSource | None = None
     repaired: str | None = None  # a message when an older conversion was repaired on the way

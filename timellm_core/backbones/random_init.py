@@ -22,13 +22,12 @@ from typing import Any
 import torch
 
 from timellm_core.backbones.base import Backbone, BackboneSpec
-from timellm_core.backbones.catalogue import resolve_backbone_spec
 from timellm_core.backbones.families import base_model_class, base_model_kwargs, truncated_config
 from timellm_core.backbones.gguf_weights import gguf_model_config
 from timellm_core.backbones.hf_quiet import quiet_transformers
 from timellm_core.backbones.loading import (
-    ATTENTION_IMPLEMENTATIONS, WeightsSource, _check_llm_dim, _from_pretrained, _load_tokenizer, _resolve_dtype,
-    finish_backbone, resolve_device, weights_source)
+    ATTENTION_IMPLEMENTATIONS, WeightsSource, _check_llm_dim, _from_pretrained, _load_tokenizer, checked_load_options,
+    finish_backbone, weights_source)
 from timellm_core.backbones.tiny import tiny_config, tiny_tokenizer
 from timellm_core.config import BackboneConfig
 from timellm_core.errors import BackboneError
@@ -101,13 +100,7 @@ def load_random_backbone(config: BackboneConfig, device: str | torch.device | No
     Reads the config and the tokenizer only (a folder, a GGUF file's header, or a tiny backbone's
     definition); the same options as ``load_backbone`` (4-bit quantises the random weights).
     """
-    config.validate()
-    if attn_implementation not in ATTENTION_IMPLEMENTATIONS:
-        raise BackboneError(f"attn_implementation must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
-                            f"not {attn_implementation!r}.")
-    spec = resolve_backbone_spec(config.name)
-    device = resolve_device(device)
-    torch_dtype = _resolve_dtype(dtype, device, config.load_in_4bit)
+    spec, device, torch_dtype = checked_load_options(config, device, dtype, attn_implementation)
     hf_config, tokenizer, source = architecture_of(spec, config, attn_implementation)
     _check_llm_dim(config.llm_dim, hf_config.hidden_size, spec.name)
     hf_config = truncated_config(hf_config, int(config.llm_layers), spec.name)
