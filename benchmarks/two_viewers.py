@@ -20,17 +20,17 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from explorer_ui.app_server import start_app  # noqa: E402
 
 TRAIN_CORE, BROWSER_CORE = 1, 0
 CHROMIUM = "/usr/bin/chromium"
@@ -77,29 +77,9 @@ def terminal_run(runs_dir: Path) -> dict:
             "load_before": [round(v, 2) for v in load], "steps": step_times(run)}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(runs_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(os.environ, TIMELLM_RUNS=str(runs_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    server = subprocess.Popen(
-        ["taskset", "-c", str(TRAIN_CORE), sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("the app did not start")
+    return start_app(runs_dir, command_prefix=("taskset", "-c", str(TRAIN_CORE)),
+                     extra_args=("--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"))
 
 
 def _settle(page) -> None:

@@ -11,16 +11,16 @@ Needs /usr/bin/chromium and the SmolLM2-135M backbone (`make models`); a few min
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from explorer_ui.app_server import start_app  # noqa: E402
+
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -29,21 +29,7 @@ LONG_MS = 900_000
 
 
 def _server(runs: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, TIMELLM_RUNS=str(runs), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                               str(port), "--server.headless", "true"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("the app did not start")
+    return start_app(runs, timeout_s=120.0)
 
 
 def _settle(page) -> None:
