@@ -47,6 +47,44 @@ def test_a_bad_csv_shows_the_data_layer_message_and_keeps_the_choice(app_env):
     assert at.session_state["dataset"] == "ETTh1"  # a refused file does not replace the dataset
 
 
+@pytest.mark.parametrize("header, cell, fragments", [
+    ("date,load,load,OT", None, ["repeats column name", "'load' in columns 2, 3"]),
+    ("date,load,OT", "1e40", ["too large for float32", "column 'load' at line 11"]),
+])
+def test_an_upload_with_repeated_names_or_a_float32_overflow_is_refused(app_env, header, cell, fragments):
+    lines = _csv().decode().splitlines()
+    if cell is None:  # one more column under the repeated name
+        lines = [header] + [line + ",0.5" for line in lines[1:]]
+        lines = [lines[0]] + [f"{l.split(',')[0]},{l.split(',')[1]},{l.split(',')[3]},{l.split(',')[2]}"
+                              for l in lines[1:]]
+    else:
+        parts = lines[10].split(",")
+        lines[10] = ",".join([parts[0], cell, parts[2]])
+    at = open_page(start_app(dataset="ETTh1"), "data")
+    at.file_uploader(key="data_upload").upload("teacher.csv", ("\n".join(lines) + "\n").encode(), "text/csv").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and all(fragment in errors[0] for fragment in fragments), errors
+    assert at.session_state["dataset"] == "ETTh1"
+
+
+def test_an_upload_with_day_first_dates_is_read_in_time_order(app_env):
+    dates = pd.date_range("2021-01-01", periods=600, freq="h")
+    t = np.arange(600)
+    text = pd.DataFrame({"date": dates.strftime("%d/%m/%Y %H:%M"), "load": np.sin(t / 24 * 2 * np.pi),
+                         "OT": np.cos(t / 24 * 2 * np.pi)}).to_csv(index=False)
+    at = open_page(start_app(), "data")
+    at.file_uploader(key="data_upload").upload("dayfirst.csv", text.encode(), "text/csv").run()
+    assert_clean(at)
+    assert at.session_state["dataset"] == "custom"
+    shown = " ".join(w.value for w in at.warning) + " ".join(i.value for i in at.info)
+    assert "read day-first" in shown, shown
+    assert "not in increasing order" not in shown
+    x = [str(value) for value in plotly_specs(at)[0]["data"][0]["x"]]
+    assert x[0].startswith("2021-01-01") and x[-1].startswith("2021-01-25T23"), (x[0], x[-1])
+    assert x == sorted(x)
+
+
 def test_a_csv_too_short_for_the_windows_is_refused_with_the_numbers(app_env):
     at = open_page(start_app(), "data")
     at.file_uploader(key="data_upload").upload("short.csv", _csv(rows=60), "text/csv").run()

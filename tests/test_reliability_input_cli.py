@@ -127,6 +127,77 @@ def test_inf_is_refused_naming_the_cell(tmp_path, capsys):
            "replace them in the file")
 
 
+def test_a_value_float32_cannot_hold_is_refused_naming_column_and_line(tmp_path, capsys):
+    path = tmp_path / "huge.csv"
+    lines = _rows(60).splitlines()
+    lines[9] = lines[9].split(",")[0] + ",1e40," + lines[9].split(",")[2]
+    path.write_text("date,a,b\n" + "\n".join(lines) + "\n")
+    _fails(["data", "check", str(path)], capsys, "too large for float32", "column 'a' at line 11", "1e+40")
+    lines[9] = lines[9].split(",")[0] + ",-3e38," + lines[9].split(",")[2]  # float32 still holds this
+    path.write_text("date,a,b\n" + "\n".join(lines) + "\n")
+    _passes(["data", "check", str(path)], capsys)
+
+
+def test_repeated_column_names_are_refused_not_renamed(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("date,a,a,OT\n" + "".join(f"2021-01-{1 + h // 24:02d} {h % 24:02d}:00,{h},{h % 5},{h % 7}\n"
+                                               for h in range(HOURS)))
+    err = _fails(["data", "check", str(path)], capsys, "repeats column name", "'a' in columns 2, 3")
+    assert "a.1" not in err
+
+
+def _day_first_hours(start: str = "2021-01-01", end: str = "2021-03-25 23:00") -> str:
+    import pandas as pd
+
+    stamps = pd.date_range(start, end, freq="h")
+    return "".join(f"{stamp:%d/%m/%Y %H:%M},{i % 17},{(i * 7) % 11}\n" for i, stamp in enumerate(stamps))
+
+
+def test_day_first_dates_are_read_day_first_in_every_row(tmp_path, capsys):
+    # Hourly from 1 January to 25 March, written 13/01/2021: read month-first row by row, 05/01 became
+    # 1 May, the range reached December and the sort scrambled the series.
+    path = tmp_path / "dayfirst.csv"
+    path.write_text("date,a,OT\n" + _day_first_hours())
+    report = json.loads(_passes(["data", "check", str(path), "--json"], capsys))
+    assert (report["start"], report["end"]) == ("2021-01-01 00:00:00", "2021-03-25 23:00:00")
+    assert report["rows"] == 84 * 24 and report["freq"] == "h"
+    assert not any("not in increasing order" in w or "gap" in w for w in report["warnings"])
+    assert any("day/month/year" in w and "'13/01/2021 00:00'" in w for w in report["warnings"])
+
+
+def test_month_first_dates_stay_month_first(tmp_path, capsys):
+    import pandas as pd
+
+    stamps = pd.date_range("2021-01-01", "2021-03-25 23:00", freq="h")
+    path = tmp_path / "us.csv"
+    path.write_text("date,a\n" + "".join(f"{s:%m/%d/%Y %H:%M},{i % 5}\n" for i, s in enumerate(stamps)))
+    report = json.loads(_passes(["data", "check", str(path), "--json"], capsys))
+    assert (report["start"], report["end"], report["warnings"]) == ("2021-01-01 00:00:00", "2021-03-25 23:00:00", [])
+
+
+def test_dates_in_both_orders_are_refused_naming_a_line_of_each(tmp_path, capsys):
+    path = tmp_path / "mixed.csv"
+    path.write_text("date,a\n13/01/2021 00:00,1\n01/14/2021 00:00,2\n" + "".join(
+        f"01/02/2021 {h:02d}:00,{h}\n" for h in range(20)))
+    _fails(["data", "check", str(path)], capsys, "mixes day-first and month-first", "line 2", "'13/01/2021 00:00'",
+           "line 3", "YYYY-MM-DD")
+
+
+def test_dates_no_row_decides_take_the_order_that_keeps_time_order(tmp_path, capsys):
+    # Days 1-12 of January and of February, written day-first: month-first would go 1 Jan, 1 Feb, ...,
+    # 1 Dec, then back to 2 Jan.
+    path = tmp_path / "ambiguous.csv"
+    path.write_text("date,a\n" + "".join(f"{d:02d}/{m:02d}/2021 00:00,{d}\n" for m in (1, 2) for d in range(1, 13)))
+    report = json.loads(_passes(["data", "check", str(path), "--json"], capsys))
+    assert (report["start"], report["end"], report["rows"]) == ("2021-01-01 00:00:00", "2021-02-12 00:00:00", 24)
+    assert any("read day-first" in w and "keeps the rows in time order" in w for w in report["warnings"])
+    # 1-12 January alone is in time order either way (daily or monthly): month-first, said plainly.
+    path.write_text("date,a\n" + "".join(f"{d:02d}/01/2021 00:00,{d}\n" for d in range(1, 13)))
+    report = json.loads(_passes(["data", "check", str(path), "--json"], capsys))
+    assert report["end"] == "2021-12-01 00:00:00"
+    assert any("read month-first" in w and "YYYY-MM-DD" in w for w in report["warnings"])
+
+
 def test_constant_channel_is_accepted_with_a_warning(tmp_path, capsys):
     path = tmp_path / "const.csv"
     path.write_text("date,flat,b\n" + "".join(f"2021-01-{1 + h // 24:02d} {h % 24:02d}:00:00,5,{h % 7}\n"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from timellm_core.data.csv_reading import CsvSource, candidate_encodings, open_source, parse_csv, read_head, sniff_separator
+from timellm_core.data.date_order import day_first_order, parse_in_order
 from timellm_core.data.frequency import guess_freq, seasonal_period, step_of
 from timellm_core.data.splits import SPLITS, check_split_lengths, split_borders, window_count
 from timellm_core.errors import DataError
@@ -22,6 +23,7 @@ from timellm_core.safety import MAX_UPLOAD_BYTES
 
 MAX_CSV_BYTES = MAX_UPLOAD_BYTES  # 200 MB, as the app's upload limit; Traffic, the largest benchmark, is ~136 MB
 MIN_ROWS = 2
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 DATE_COLUMN_NAMES = ("date", "time", "timestamp", "datetime")
 # Text that stands for "no value" (pandas' own list): read as missing, and counted as such in every message.
 MISSING_MARKERS = frozenset({"#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>",
@@ -76,9 +78,13 @@ def _check_frame(label: str, raw: pd.DataFrame, fill_missing: bool, messages: li
     if raw.shape[1] < 2:
         raise DataError(f"{label} has {raw.shape[1]} column(s): expected a date column and at least one "
                         "numeric channel, separated by ',', ';' or tab.")
-    repeated = sorted({name for name in raw.columns if list(raw.columns).count(name) > 1})
-    if repeated:
-        raise DataError(f"{label} repeats column name(s) {_names(repeated)}: give every column its own name.")
+    names = list(raw.columns)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # refused: reading `a,a` as `a`, `a.1` would train on a name the file never wrote
+        where = "; ".join(f"{name!r} in columns " + ", ".join(str(i + 1) for i, n in enumerate(names) if n == name)
+                          for name in repeated[:5])
+        raise DataError(f"{label} repeats column name(s): {where}. Give every column its own name in the "
+                        "header line.")
     if len(raw) < MIN_ROWS:
         raise DataError(f"{label} has {len(raw)} data row(s): a series needs at least {MIN_ROWS} rows, and "
                         "training needs seq_len + pred_len rows in each of the train, val and test splits.")
@@ -87,7 +93,7 @@ def _check_frame(label: str, raw: pd.DataFrame, fill_missing: bool, messages: li
         raise DataError(f"{label} has no date column: name one 'date' (or time, timestamp, datetime), or put "
                         f"the timestamps in the first column. Columns found: {_names(list(raw.columns))}.")
     lines = np.arange(len(raw)) + 2  # file line of each row; line 1 is the header
-    dates = _parse_dates(label, raw[date_name], lines)
+    dates = _parse_dates(label, raw[date_name], lines, messages)
     channel_names = [name for name in raw.columns if name != date_name]
     values, markers = _numeric_channels(label, raw, channel_names, lines)  # (L, N) float64
     _check_infinite(label, values, channel_names, lines)
@@ -122,15 +128,21 @@ def _find_date_column(raw: pd.DataFrame) -> str | None:
     return first if parsed.notna().mean() >= 0.5 else None
 
 
-def _parse_dates(label: str, column: pd.Series, lines: np.ndarray) -> pd.Series:
+def _parse_dates(label: str, column: pd.Series, lines: np.ndarray, messages: list[str]) -> pd.Series:
     text = column.astype(str).where(column.notna()) if pd.api.types.is_numeric_dtype(column) else column
+    dayfirst, order_note = day_first_order(label, column, lines)
+    if order_note:
+        messages.append(order_note)
     with py_warnings.catch_warnings():
         py_warnings.simplefilter("ignore")
         try:
-            parsed = pd.to_datetime(text)  # one inferred format: fast
+            if dayfirst is not None:  # `A/B/year`: one day/month order for every row
+                parsed = parse_in_order(text, dayfirst)
+            else:
+                parsed = pd.to_datetime(text)  # one inferred format: fast
             if parsed.dt.tz is not None:
                 parsed = parsed.dt.tz_convert(None)
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError, AttributeError):
             parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True).dt.tz_convert(None)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
@@ -198,6 +210,13 @@ def _check_infinite(label: str, values: np.ndarray, names: list[str], lines: np.
     if infinite.any():
         raise DataError(f"{label}: {int(infinite.sum())} infinite value(s): {_cells(infinite, names, lines)}. "
                         "Infinite values are never filled: replace them in the file.")
+    # Finite in float64 but infinite once the model reads it as float32 (|x| > 3.4e38).
+    too_large = np.abs(np.nan_to_num(values)) > FLOAT32_MAX
+    if too_large.any():
+        first = np.argwhere(too_large)[0]
+        raise DataError(f"{label}: {int(too_large.sum())} value(s) too large for float32, the precision the model "
+                        f"computes in (largest magnitude {FLOAT32_MAX:.3g}): {_cells(too_large, names, lines)}, "
+                        f"e.g. {values[first[0], first[1]]:g}. Rescale that column (other units) or fix the cells.")
 
 
 def _handle_missing(label: str, values: np.ndarray, names: list[str], lines: np.ndarray,

@@ -74,7 +74,8 @@ def sniff_separator(head: bytes, encoding: str) -> tuple[str, str]:
 
 
 def parse_csv(label: str, payload: str | bytes, encodings: list[str], separator: str,
-           decimal: str) -> tuple[pd.DataFrame, str]:
+              decimal: str) -> tuple[pd.DataFrame, str]:
+    """The raw frame (column names exactly as the header writes them, stripped) and the encoding used."""
     for encoding in encodings:
         handle = io.BytesIO(payload) if isinstance(payload, bytes) else payload
         try:
@@ -89,5 +90,20 @@ def parse_csv(label: str, payload: str | bytes, encodings: list[str], separator:
         except pd.errors.ParserError as error:
             raise DataError(f"{label} could not be parsed as CSV ({str(error).strip()}). Every line must have "
                             "as many fields as the header.") from None
-        return frame, encoding
+        return _with_header_as_written(frame, payload, encoding, separator), encoding
     raise DataError(f"{label} is neither UTF-8 nor GBK text. Save it as UTF-8 CSV and try again.")
+
+
+def _with_header_as_written(frame: pd.DataFrame, payload: str | bytes, encoding: str,
+                            separator: str) -> pd.DataFrame:
+    """Undo pandas' renaming of repeated names (`a,a` -> `a`, `a.1`), so the check can name them.
+
+    Empty header cells keep pandas' "Unnamed: k" names (trailing separators are dropped later).
+    """
+    handle = io.BytesIO(payload) if isinstance(payload, bytes) else payload
+    header = pd.read_csv(handle, sep=separator, encoding=encoding, header=None, nrows=1, dtype=str,
+                         skipinitialspace=True, index_col=False, keep_default_na=False)
+    written = [str(cell).strip() for cell in header.iloc[0]] if len(header) else []
+    if len(written) == frame.shape[1]:
+        frame.columns = [name if name else str(parsed) for name, parsed in zip(written, frame.columns)]
+    return frame
