@@ -64,7 +64,9 @@ def render_presets() -> None:
                      help="cpu-quick: about a minute on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
                           "qwen-cpu: real Qwen 2.5 0.5B in 4-bit NF4 on ETTh1's target, a few minutes on a CPU "
                           "(fetch qwen2.5-0.5b on the Backbone page first). "
-                          "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs).")
+                          "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs); "
+                          "paper-etth1-96-smollm2: the same settings on SmolLM2-135M (all 30 layers). A finished "
+                          "ETTh1 run at horizon 96 shows the paper's published MSE / MAE next to its own.")
     with right:
         st.button("Load preset", on_click=_apply_preset, key="train_load_preset", width="stretch")
     st.caption("A preset fills the settings below and selects its backbone when that is on this machine; "
