@@ -12,6 +12,7 @@ from timellm_core.backbones import CATALOGUE, is_available, resolve_backbone_spe
 from timellm_core.config import LLM_MODES, LR_SCHEDULES, PRESETS, PROMPT_STYLES, RunConfig, preset
 from timellm_core.errors import TimeLLMError
 from timellm_core.llm.precision import choose_fast_precision
+from timellm_core.preset_expectations import expectation_line, expectation_short
 
 PREFIX = "train_form_"
 PRESET_KEY = "train_preset"
@@ -61,6 +62,7 @@ def render_presets() -> None:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     with left:
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY,
+                     format_func=lambda name: name + (f" ({expectation_short(name)})" if expectation_short(name) else ""),
                      help="cpu-quick: about a minute on a laptop CPU (T=96, 2 LLM layers, a few hundred windows). "
                           "qwen-cpu: real Qwen 2.5 0.5B in 4-bit NF4 on ETTh1's target, a few minutes on a CPU "
                           "(fetch qwen2.5-0.5b on the Backbone page first). "
@@ -69,8 +71,10 @@ def render_presets() -> None:
                           "ETTh1 run at horizon 96 shows the paper's published MSE / MAE next to its own.")
     with right:
         st.button("Load preset", on_click=_apply_preset, key="train_load_preset", width="stretch")
-    st.caption("A preset fills the settings below and selects its backbone when that is on this machine; "
-               "the dataset stays the sidebar's choice.")
+    chosen = st.session_state.get(PRESET_KEY) or next(iter(PRESETS))
+    st.caption(f"**{chosen}**: {expectation_line(chosen)}. A preset fills the settings below and selects its "
+               "backbone when that is on this machine; the dataset stays the sidebar's choice (the figures are "
+               "for ETTh1).")
 
 
 def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | None, m4: bool,

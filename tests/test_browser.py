@@ -2,13 +2,15 @@
 
 Picks ETTh1 and a tiny backbone, starts a small training run, waits until the loss chart shows at
 least two points, then opens the Prompt & reprogramming page and finds the attention heatmap, and the
-Inside the LLM page with its attention heatmap and the trained-vs-untrained bars.
+Inside the LLM page with its attention heatmap and the trained-vs-untrained bars, and the Forecast
+page's forecast past the data's last row (finite values, dates one step after the last row).
 Screenshots go to test-artifacts/. Debian's chromium is required: the test fails (never skips)
 with the command to install it when /usr/bin/chromium is missing.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -118,6 +120,25 @@ _HEATMAP_CELLS = """() => {
 }"""
 
 
+_FUTURE_TRACES = """() => {
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const title = (plot.layout && plot.layout.title && plot.layout.title.text) || '';
+    if (title.includes('steps after row')) {
+      const out = {};
+      for (const trace of plot.data) out[trace.name] = {x: Array.from(trace.x), y: Array.from(trace.y)};
+      return out;
+    }
+  }
+  return {};
+}"""
+
+
+def _stamp(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
 _BAR_TRACES = """() => {
   for (const plot of document.querySelectorAll('.js-plotly-plot')) {
     const title = (plot.layout && plot.layout.title && plot.layout.title.text) || '';
@@ -176,6 +197,19 @@ def test_train_then_inspect_in_chromium(server):
             assert page.locator('[data-testid="stException"]').count() == 0
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0
             page.screenshot(path=str(ARTIFACTS / "browser-inside-llm.png"), full_page=True)
+
+            _open(page, "Forecast")
+            page.get_by_text("Forecast the future", exact=True).wait_for()
+            _settle(page)
+            future = page.evaluate(_FUTURE_TRACES)
+            context, forecast = future["input context"], future["Time-LLM forecast"]
+            assert len(forecast["y"]) == 8
+            assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in forecast["y"])
+            step = _stamp(context["x"][-1]) - _stamp(context["x"][-2])
+            assert _stamp(forecast["x"][0]) - _stamp(context["x"][-1]) == step  # dates continue the data's
+            assert _stamp(forecast["x"][-1]) - _stamp(forecast["x"][0]) == 7 * step
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(ARTIFACTS / "browser-future.png"), full_page=True)
         finally:
             browser.close()
 

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "timellm_core"
 # layer and the layers below it, never one above.
 LAYERS = {
     "errors": 0, "__init__": 0,
-    "config": 1, "metrics": 1, "machine": 1, "safety": 1,
+    "config": 1, "metrics": 1, "machine": 1, "safety": 1, "preset_expectations": 1,
     "backbones": 2, "data": 2, "paper_results": 2,
     "llm": 3,
     "model": 4,
