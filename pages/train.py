@@ -148,7 +148,7 @@ st.subheader("Settings")
 active = registry.active()
 if chosen.dataset is None or chosen.backbone is None:
     st.info("Choose a dataset and a backbone in the sidebar first; then start a run here. "
-            "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes about a minute on a CPU.")
+            "Tiny backbones train in seconds; smollm2-135m with the cpu-quick preset takes a few minutes on a CPU (each preset's time is shown next to it).")
 else:
     render_presets()
     config = shared.working_config()

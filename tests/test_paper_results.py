@@ -40,8 +40,8 @@ def test_a_small_run_lists_epochs_windows_and_lengths():
     comparison = compare_with_paper(config, {"test_mse": 0.5, "test_mae": 0.5},
                                     {"train": 8545, "val": 2785, "test": 2785})
     rows = {row["setting"]: row["this run"] for row in comparison.differences}
-    assert rows["epochs"] == "2" and rows["seq_len"] == "96" and rows["llm_layers"] == "2"
-    assert rows["train windows"] == "160 of 8545" and rows["test windows"] == "64 of 2785"
+    assert rows["epochs"] == "3" and rows["seq_len"] == "96" and rows["llm_layers"] == "2"
+    assert rows["train windows"] == "480 of 8545" and rows["test windows"] == "64 of 2785"
     assert rows["prompt"] == "compact" and rows["prototypes"] == "100"
 
 
