@@ -23,6 +23,8 @@ _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?![\d
 
 def numeric_date_parts(text: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """The first and second numbers of every cell when all cells are written `A/B/year ...`; else None."""
+    if not text.iloc[:5].astype(str).str.match(_NUMERIC_DATE).all():
+        return None  # ISO dates and the like: decided on the first rows, without scanning the file
     parts = text.astype(str).str.extract(_NUMERIC_DATE)
     if parts.empty or parts[0].isna().any():
         return None
