@@ -72,3 +72,20 @@ def test_a_run_at_another_horizon_shows_no_paper_section(app_env):
     at = open_page(start_app(run_id=run_id), "forecast")
     assert_clean(at)
     assert "How far from the paper" not in texts(at)
+
+
+def test_train_and_evaluate_print_the_published_figure_for_an_etth1_96_run(tmp_path, capsys):
+    from timellm_core.cli import main
+
+    runs = tmp_path / "runs"
+    argv = ["train", "--preset", "cpu-quick", "--llm_model_path", "tiny-gpt2", "--llm_layers", "1", "--seq_len", "32",
+            "--pred_len", "96", "--d_model", "8", "--d_ff", "16", "--n_heads", "2", "--num_prototypes", "16",
+            "--max_train_windows", "16", "--max_eval_windows", "16", "--train_epochs", "1", "--runs_dir", str(runs),
+            "--device", "cpu"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Published (ETTh1, horizon 96): MSE / MAE 0.362 / 0.392; this run " in out
+    assert "Differs in: backbone, llm_layers, seq_len" in out
+    (run,) = list(runs.iterdir())
+    assert main(["evaluate", "--run", str(run), "--no_baselines"]) == 0
+    assert "Published (ETTh1, horizon 96)" in capsys.readouterr().out

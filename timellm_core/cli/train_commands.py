@@ -161,7 +161,20 @@ def _report(result: Any) -> int:
     for key in ("smape", "mase", "owa"):
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")
+    _print_paper_comparison(result.run_dir, metrics)
     return 0
+
+
+def _print_paper_comparison(run_dir: Any, metrics: dict) -> None:
+    """The published figure for the run's dataset and horizon, and what the run does differently."""
+    from timellm_core.paper_results import compare_with_paper
+    from timellm_core.training.runs import load_run
+
+    info = load_run(run_dir)
+    started = next((event for event in info.events if event.get("type") == "started"), {})
+    comparison = compare_with_paper(info.config, metrics, started.get("windows")) if info.config else None
+    if comparison is not None:
+        print(comparison.sentence())
 
 
 # --- evaluate ----------------------------------------------------------------------------------------
@@ -218,6 +231,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{name:<16}{values['mse']:>12.4f}{values['mae']:>10.4f}{values['mse_original']:>14.4f}"
               f"{values['mae_original']:>14.4f}" + "".join(f"{values.get(key, float('nan')):>10.4f}" for key in m4))
     print(f"({metrics['test_windows']} of {metrics['test_windows_total']} test windows; scaled space unless 'orig')")
+    _print_paper_comparison(path, metrics)
     return 0
 
 
