@@ -66,11 +66,8 @@ def main() -> int:
         f"({len(record['runs'])} runs one after the other, each in a training process of its own, each tested "
         f"plainly and shuffled). Machine: {record['benchmark']['cpu']}, {os.cpu_count()} CPUs visible, torch "
         f"{torch.__version__}, {record['benchmark']['date']}; "
-        + (f"**shared with other work** (load average {load_before} before, {load_after} after): seconds per step "
-           "and the wall time are what that load allowed, not this code's best."
-           if max(load_before[0], load_after[0]) > 2.5 else
-           f"nothing else running (load average {load_before} before, {load_after} after: the study's own "
-           "processes)."),
+        + f"load average {load_before} before, {load_after} after (the load in between is not watched: say in "
+          "this file if other work ran; seconds per step and the wall time depend on it, test errors do not).",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/ablation_cpu_quick.py` (writes this file and "
         f"{output.with_suffix('.json').name}; the runs stay in runs/, tagged with the study, and show on the Train "
