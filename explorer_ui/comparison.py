@@ -48,8 +48,7 @@ def render_paper_comparison(info: Any, key: str) -> None:
     """The paper's published figure for the run's dataset and horizon, and every setting that differs."""
     if info.config is None:
         return
-    started = next((event for event in info.events if event.get("type") == "started"), {})
-    comparison = compare_with_paper(info.config, info.test_metrics, started.get("windows"))
+    comparison = compare_with_paper(info.config, info.test_metrics, info.windows_total)
     if comparison is None:
         return
     published = comparison.published

@@ -171,8 +171,7 @@ def _print_paper_comparison(run_dir: Any, metrics: dict) -> None:
     from timellm_core.training.runs import load_run
 
     info = load_run(run_dir)
-    started = next((event for event in info.events if event.get("type") == "started"), {})
-    comparison = compare_with_paper(info.config, metrics, started.get("windows")) if info.config else None
+    comparison = compare_with_paper(info.config, metrics, info.windows_total) if info.config else None
     if comparison is not None:
         print(comparison.sentence())
 

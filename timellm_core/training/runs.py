@@ -287,6 +287,12 @@ class RunInfo:
         return int(epoch["epoch"]) if epoch else 0
 
     @property
+    def windows_total(self) -> dict[str, int]:
+        """Windows per split of the full data, from the run's ``started`` event ({} when it has none)."""
+        started = next((event for event in self.events if event.get("type") == "started"), None)
+        return dict((started or {}).get("windows") or {})
+
+    @property
     def best_val_mse(self) -> float | None:
         values = [e["val_mse"] for e in self.events if e.get("type") == "epoch" and e.get("val_mse") is not None]
         return min(values) if values else None
