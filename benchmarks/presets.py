@@ -7,7 +7,10 @@ validation, the final test), then naive, seasonal naive and DLinear scored on th
 machine's load is recorded around each run, because on a shared 2-core CPU the load decides the time.
 
     .venv/bin/python benchmarks/presets.py [--presets cpu-quick classroom qwen-cpu] [--seeds 2021 2022 2023]
-                                           [--runs_dir DIR] [--output FILE] [--report_only]
+                                           [--runs_dir DIR] [--output FILE] [--report_only] [--update]
+
+``--update`` re-records only the presets named and keeps the others' recorded runs from the .json (each
+run row carries its own date).
 
 The summary (mean test MSE, median minutes, the baselines' mean MSE) is what the Train page shows next
 to each preset: ``timellm_core/preset_expectations.py`` holds it, and a test checks the two agree.
@@ -41,7 +44,8 @@ def run_one(preset: str, seed: int, runs_dir: Path) -> dict:
     summary = summarise(run_dir)
     metrics, baselines = summary["test_metrics"], summary["baselines"]
     return {
-        "preset": preset, "seed": seed, "run_dir": str(run_dir), "wall_s": round(wall, 1),
+        "preset": preset, "seed": seed, "date": time.strftime("%Y-%m-%d"), "run_dir": str(run_dir),
+        "wall_s": round(wall, 1),
         "load_before": before, "load_after": after, "steps": summary["steps"],
         "training_steps_s": round(summary["phase_seconds"]["training_steps"], 1),
         "test_mse": metrics["test_mse"], "test_mae": metrics["test_mae"], "best_epoch": metrics.get("best_epoch"),
@@ -88,13 +92,18 @@ def _settings(config: dict) -> str:
             f"{training['max_eval_windows'] or 'all'} val/test windows{', fast mode' if model.get('fast') else ''}")
 
 
+def _dates(record: dict) -> str:
+    dates = sorted({row.get("date", record["date"]) for row in record["runs"]})
+    return ", ".join(dates)
+
+
 def write_report(record: dict, output: Path) -> None:
     machine = record["machine"]
     lines = [
         "# Presets, 3 seeds each, against the baselines on their own test windows",
         "",
         f"Machine: {machine['cpu']} ({machine['cpus']} CPUs visible), Python {machine['python']}, torch "
-        f"{machine['torch']}, {record['date']}. One run at a time; load average (1 min) before each run is in the "
+        f"{machine['torch']}, runs recorded {_dates(record)}. One run at a time; load average (1 min) before each run is in the "
         "table. Wall time: the whole `train` process (start-up, data, backbone load, training, validation, final "
         "test).",
         "",
@@ -136,19 +145,21 @@ def write_report(record: dict, output: Path) -> None:
         "",
         "## Runs",
         "",
-        "| preset | seed | wall (s) | load before | steps | test MSE | test MAE | naive | seasonal naive | DLinear "
+        "| preset | seed | date | wall (s) | load before | steps | test MSE | test MAE | naive | seasonal naive | DLinear "
         "| DLinear, all train windows |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in record["runs"]:
         lines.append(
-            f"| `{row['preset']}` | {row['seed']} | {row['wall_s']:.0f} | {row['load_before'][0]:.2f} | {row['steps']} | "
+            f"| `{row['preset']}` | {row['seed']} | {row.get('date', record['date'])} | {row['wall_s']:.0f} | "
+            f"{row['load_before'][0]:.2f} | {row['steps']} | "
             f"{row['test_mse']:.4f} | {row['test_mae']:.4f} | {row['naive_mse']:.4f} | "
             f"{row['seasonal_naive_mse']:.4f} | {row['dlinear_mse']:.4f} | {row['dlinear_all_train_mse']:.4f} |")
     lines += [
         "",
         f"Reproduce: `.venv/bin/python benchmarks/presets.py --presets {' '.join(record['presets'])}` (writes this "
-        f"file and {output.with_suffix('.json').name}).",
+        f"file and {output.with_suffix('.json').name}); `--update --presets NAME` re-records one preset and keeps the "
+        "others' recorded runs.",
         "",
     ]
     output.write_text("\n".join(lines), encoding="utf-8")
@@ -162,6 +173,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
     parser.add_argument("--runs_dir", help="where the run folders go (default: a temporary folder)")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "benchmarks" / "presets.md"))
+    parser.add_argument("--update", action="store_true",
+                        help="keep the recorded runs of the presets not named (from the .json)")
     args = parser.parse_args()
     import torch
 
@@ -173,9 +186,15 @@ def main() -> None:
         print(output.read_text(encoding="utf-8"))
         return
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="presets-"))
-    record = {"date": time.strftime("%Y-%m-%d"), "presets": args.presets, "seeds": args.seeds, "runs": [],
+    record = {"date": time.strftime("%Y-%m-%d"), "presets": list(args.presets), "seeds": args.seeds, "runs": [],
               "machine": {"cpu": cpu_model_name(), "cpus": os.cpu_count(), "python": platform.python_version(),
                           "torch": torch.__version__}}
+    if args.update:
+        recorded = json.loads(output.with_suffix(".json").read_text(encoding="utf-8"))
+        kept = [name for name in recorded["presets"] if name not in args.presets]
+        record["presets"] = kept + [name for name in args.presets]
+        record["runs"] = [dict(row, date=row.get("date", recorded["date"])) for row in recorded["runs"]
+                          if row["preset"] in kept]
     for preset in args.presets:
         for seed in args.seeds:
             row = run_one(preset, seed, runs_dir)
@@ -184,9 +203,9 @@ def main() -> None:
                   f"{row['naive_mse']:.4f}, seasonal naive {row['seasonal_naive_mse']:.4f}, DLinear "
                   f"{row['dlinear_mse']:.4f})", flush=True)
     record["summaries"] = [summarise_preset([row for row in record["runs"] if row["preset"] == preset])
-                           for preset in args.presets]
+                           for preset in record["presets"]]
     record["settings"] = {preset: _settings(next(row["config"] for row in record["runs"] if row["preset"] == preset))
-                          for preset in args.presets}
+                          for preset in record["presets"]}
     output.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     write_report(record, output)
     print(output.read_text(encoding="utf-8"))
