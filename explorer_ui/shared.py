@@ -16,6 +16,7 @@ import streamlit as st
 from timellm_core.backbones import Backbone
 from timellm_core.backbones import load_backbone as load_frozen_backbone
 from timellm_core.config import BackboneConfig, DataConfig, RunConfig, preset
+from timellm_core.data import channel_names as core_channel_names
 from timellm_core.data import get_dataset_spec, prepare_data
 from timellm_core.data.m4 import m4_pattern
 from timellm_core.errors import TimeLLMError
@@ -94,6 +95,9 @@ def working_config() -> RunConfig:
             _use_m4_lengths(config)
         else:
             config.data.seasonal_patterns = None
+            channels = channel_names(config)
+            if channels:
+                config.data.target = target_in(config, channels)
     if chosen.backbone:
         config.backbone.name = chosen.backbone
     return config
@@ -125,6 +129,28 @@ def channel_count(config: RunConfig) -> int | None:
         return get_dataset_spec(config.data.name).channels
     except TimeLLMError:
         return None
+
+
+def channel_names(config: RunConfig) -> list[str] | None:
+    """The dataset's channel names (the target's choices); None for M4 or a file that cannot be read yet
+    (the page that loads it says why)."""
+    try:
+        return core_channel_names(config.data)
+    except TimeLLMError:
+        return None
+
+
+def target_in(config: RunConfig, channels: list[str]) -> str:
+    """The config's target when ``channels`` has it, else the dataset's own (OT for the benchmarks), else
+    the last channel: a preset's target (qwen-cpu: HULL) does not follow the sidebar to another dataset."""
+    try:
+        registered = get_dataset_spec(config.data.name).target
+    except TimeLLMError:
+        registered = None
+    for name in (config.data.target, registered):
+        if name in channels:
+            return name
+    return channels[-1]
 
 
 def is_m4(name: str | None) -> bool:

@@ -37,6 +37,7 @@ def form_values(config: RunConfig, hidden_size: int | None, max_layers: int | No
         "num_prototypes": int(m.num_prototypes),
         "llm_layers": min(int(config.backbone.llm_layers), int(max_layers) if max_layers else 64),
         "llm_mode": m.llm_mode, "prompt_style": m.prompt_style, "features": config.data.features,
+        "target": config.data.target,
         "epochs": int(t.train_epochs), "batch_size": int(t.batch_size), "learning_rate": float(t.learning_rate),
         "lradj": t.lradj, "patience": int(t.patience), "max_train": int(t.max_train_windows or 0),
         "max_eval": int(t.max_eval_windows or 0), "seed": int(t.seed), "test_each_epoch": bool(t.test_each_epoch),
@@ -63,9 +64,10 @@ def render_presets() -> None:
     with left:
         st.selectbox("Preset", list(PRESETS), key=PRESET_KEY,
                      format_func=lambda name: name + (f" ({expectation_short(name)})" if expectation_short(name) else ""),
-                     help="cpu-quick: a few minutes on a laptop CPU (T=96, 2 LLM layers, 480 windows, 3 epochs). "
-                          "classroom: the same with 960 windows, under 10 minutes, near DLinear's test MSE. "
-                          "qwen-cpu: real Qwen 2.5 0.5B in 4-bit NF4 on ETTh1's target, a few minutes on a CPU "
+                     help="cpu-quick: a few minutes on a laptop CPU (ETTh1 96 -> 96, 2 LLM layers, 480 windows, 3 "
+                          "epochs). classroom: the same with 960 windows, under 10 minutes, near DLinear's test MSE. "
+                          "qwen-cpu: real Qwen 2.5 0.5B in 4-bit NF4 on one ETTh1 channel (HULL) 24 steps ahead, a "
+                          "few minutes on a CPU "
                           "(fetch qwen2.5-0.5b on the Backbone page first). "
                           "paper-etth1-96: the reference's ETTh1 script (T=512, LLaMA-7B, 100 epochs); "
                           "paper-etth1-96-smollm2: the same settings on SmolLM2-135M (all 30 layers). A finished "
@@ -79,9 +81,12 @@ def render_presets() -> None:
 
 
 def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | None, m4: bool,
-                start_label: str, disabled: bool) -> RunConfig | None:
-    """The settings form; returns the new RunConfig when the start button was pressed, else None."""
+                start_label: str, disabled: bool, channels: list[str] | None = None) -> RunConfig | None:
+    """The settings form; returns the new RunConfig when the start button was pressed, else None.
+
+    ``channels``: the dataset's channel names, the choices of the target (None: M4, or not known)."""
     model, training, backbone = config.model, config.training, config.backbone
+    target_index = _target_index(config, channels)
     with st.form("train_form", border=True):
         st.markdown("**Model**")
         c = st.columns(4)
@@ -102,7 +107,7 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
         n_heads = c[2].number_input("n_heads (H)", 1, 32, int(model.n_heads), key=PREFIX + "n_heads")
         prototypes = c[3].number_input("prototypes (S)", 1, 8192, int(model.num_prototypes),
                                        key=PREFIX + "num_prototypes")
-        c = st.columns(4)
+        c = st.columns(5)
         layer_max = int(max_layers) if max_layers else 64
         llm_layers = c[0].number_input("llm_layers", 1, layer_max, min(int(backbone.llm_layers), layer_max),
                                        key=PREFIX + "llm_layers", help="Transformer layers of the LLM kept.")
@@ -116,6 +121,10 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
         features = c[3].selectbox("features", ("M", "S", "MS"), index=("M", "S", "MS").index(config.data.features),
                                   key=PREFIX + "features", disabled=m4,
                                   help="M: all channels in and out; S: the target only; MS: all in, target out.")
+        target = c[4].selectbox("target", channels or [config.data.target], index=target_index,
+                                key=PREFIX + "target", disabled=m4 or not channels,
+                                help="The channel forecast with features S (from itself alone) and MS (from every "
+                                     "channel); M forecasts every channel.")
         st.markdown("**Training**")
         c = st.columns(4)
         epochs = c[0].number_input("train_epochs", 1, 200, int(training.train_epochs), key=PREFIX + "epochs")
@@ -153,6 +162,8 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
     m, t = new.model, new.training
     if not m4:
         m.seq_len, m.pred_len, new.data.features = int(seq_len), int(pred_len), str(features)
+        if channels:
+            new.data.target = str(target)
     m.patch_len, m.stride, m.d_model, m.d_ff = int(patch_len), int(stride), int(d_model), int(d_ff)
     m.n_heads, m.num_prototypes, m.llm_mode, m.prompt_style = int(n_heads), int(prototypes), llm_mode, prompt_style
     new.backbone.llm_layers = int(llm_layers)
@@ -163,6 +174,15 @@ def render_form(config: RunConfig, hidden_size: int | None, max_layers: int | No
     t.max_train_windows = int(max_train) or None
     t.max_eval_windows = int(max_eval) or None
     return new
+
+
+def _target_index(config: RunConfig, channels: list[str] | None) -> int:
+    """The target list's starting choice; a remembered choice outside this dataset's columns is dropped
+    first (a selectbox cannot show a value outside its options)."""
+    options = channels or [config.data.target]
+    if st.session_state.get(PREFIX + "target") not in options:
+        st.session_state.pop(PREFIX + "target", None)
+    return options.index(shared.target_in(config, channels)) if channels else 0
 
 
 def settings_summary(config: RunConfig) -> dict[str, Any]:

@@ -166,7 +166,8 @@ else:
                     "stop it: wait for it to finish, then start yours.")
     st.caption(f"Dataset **{config.data.name}**" + (f" ({config.data.seasonal_patterns})" if m4 else "")
                + f", backbone **{config.backbone.name}**.")
-    new_config = render_form(config, hidden, layers, m4, "Start training", disabled=active is not None)
+    new_config = render_form(config, hidden, layers, m4, "Start training", disabled=active is not None,
+                             channels=shared.channel_names(config))
     if new_config is not None:
         shared.set_working_config(new_config)
         start(new_config)

@@ -135,3 +135,38 @@ def test_loading_a_preset_selects_its_backbone_when_it_is_here(app_env, monkeypa
     at.selectbox(key="train_preset").set_value("paper-etth1-96")
     at.button(key="train_load_preset").click().run()
     assert at.session_state[shared.BACKBONE] == "qwen2.5-0.5b"
+
+
+def test_the_target_list_offers_the_datasets_channels_and_follows_the_dataset(app_env, monkeypatch, tmp_path):
+    from explorer_ui import shared
+    from timellm_core.backbones import save_tiny_backbone
+
+    models = tmp_path / "models"
+    save_tiny_backbone("tiny-qwen2", models / "Qwen2.5-Coder-0.5B-Instruct")
+    monkeypatch.setenv("TIMELLM_BASE_MODELS", str(models))
+    at = open_page(start_app(dataset="ETTh1", backbone="tiny-gpt2"), "train")
+    target = at.selectbox(key="train_form_target")
+    assert target.options == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"] and target.value == "OT"
+    at.selectbox(key="train_preset").set_value("qwen-cpu")
+    at.button(key="train_load_preset").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="train_form_target").value == "HULL"  # qwen-cpu forecasts HULL alone
+
+    # Synthetic has no HULL: the list and the working settings fall back to its own target, OT.
+    at.session_state[shared.DATASET] = "Synthetic"
+    at.run()
+    assert_clean(at)
+    target = at.selectbox(key="train_form_target")
+    assert target.options[-1] == "OT" and "HULL" not in target.options and target.value == "OT"
+
+    # A run started from the form forecasts the chosen channel.
+    fresh = open_page(start_app(dataset="Synthetic", backbone="tiny-gpt2"), "train")
+    _fill_form(fresh)
+    fresh.selectbox(key="train_form_features").set_value("S")
+    fresh.selectbox(key="train_form_target").set_value("daily")
+    fresh.button(key=START).click().run()
+    assert_clean(fresh)
+    job = default_registry().get(fresh.session_state["train_my_job"])
+    assert (job.config.data.name, job.config.data.features, job.config.data.target) == ("Synthetic", "S", "daily")
+    _wait_for(job)
+    assert job.status == "finished", job.error

@@ -203,3 +203,16 @@ def test_weather_quirks_survive():
     assert frame.columns[-1] == "OT" and len(frame) == 52696
     assert any("1 duplicated timestamp" in message and "2020-05-12 06:00:00" in message for message in warnings)
     assert any("gap" in message and "1h40min" in message for message in warnings)
+
+
+def test_channel_names_are_the_target_choices_in_file_order(tmp_path):
+    from timellm_core.data import channel_names
+
+    assert channel_names(DataConfig(name="ETTh1")) == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    assert channel_names(DataConfig(name="Synthetic"))[-1] == "OT"
+    assert channel_names(DataConfig(name="m4", seasonal_patterns="Hourly", features="S")) is None
+    # An upload: a semicolon file is read as prepare_data reads it, names as written.
+    path = _write(tmp_path, _csv(_good_rows(), header="date;load;température", sep=";"))
+    assert channel_names(DataConfig(name="custom", data_path=str(path))) == ["load", "température"]
+    with pytest.raises(DataError):
+        channel_names(DataConfig(name="custom", data_path=str(tmp_path / "missing.csv")))

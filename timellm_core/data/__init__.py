@@ -8,7 +8,7 @@ from timellm_core.data.csv_checks import CheckReport, check_csv, read_series_csv
 from timellm_core.data.forecast_data import ForecastData
 from timellm_core.data.locate import fetch_dataset, find_dataset_file
 from timellm_core.data.markers import damaged_names, describe_sentinels, find_sentinels, repaired_name
-from timellm_core.data.prepare import load_frame, prepare_data
+from timellm_core.data.prepare import channel_names, load_frame, prepare_data
 from timellm_core.data.registry import (
     DatasetSpec,
     get_dataset_spec,
@@ -17,6 +17,7 @@ from timellm_core.data.registry import (
 )
 
 __all__ = [
+    "channel_names",
     "CheckReport",
     "DatasetSpec",
     "ForecastData",

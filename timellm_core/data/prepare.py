@@ -65,6 +65,20 @@ def prepare_data(config: DataConfig, seq_len: int, pred_len: int) -> ForecastDat
         percent=int(config.percent), scaler_rows=(train_start, train_end), source=source, warnings=warnings)
 
 
+def channel_names(config: DataConfig) -> list[str] | None:
+    """The dataset's channel names in file order (the choices of ``target``); None for M4, whose series
+    have no names. Read as ``prepare_data`` reads them (the same checked, memoised read of the file)."""
+    spec = get_dataset_spec(config.name)
+    if spec.kind == "m4":
+        return None
+    if spec.kind == "synthetic" and not config.data_path:
+        return [name for name in synthetic_frame().columns if name != "date"]
+    path = find_dataset_file(spec, config.data_path).resolve()
+    stat = path.stat()
+    frame, _ = _read_cached(str(path), stat.st_mtime_ns, stat.st_size, bool(config.fill_missing))
+    return [name for name in frame.columns if name != "date"]  # no copy of the memoised frame
+
+
 def load_frame(spec: DatasetSpec, data_path: str | None = None,
                fill_missing: bool = False) -> tuple[pd.DataFrame, list[str], str]:
     """The checked frame of a dataset, its warnings, and where it came from (a fresh copy each call)."""
