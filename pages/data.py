@@ -57,7 +57,10 @@ def check_upload(upload: object) -> None:
         report = check_csv(payload, seq_len=seq_len, pred_len=pred_len,
                            fill_missing=bool(st.session_state.get(FILL_KEY)))
     except TimeLLMError as error:
-        st.session_state[UPLOAD_ERROR] = str(error)
+        message = str(error)
+        if message.startswith("Too few rows"):
+            message += f" (seq_len {seq_len} and pred_len {pred_len} are set on the Train page.)"
+        st.session_state[UPLOAD_ERROR] = message
         return
     folder = uploads_dir()
     # The browser's file name is untrusted: keep one plain entry inside the upload folder.

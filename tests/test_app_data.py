@@ -9,7 +9,7 @@ import pytest
 from test_app_support import app_env, assert_clean, frame_with, open_page, plotly_specs, start_app, texts  # noqa: F401
 
 
-def _csv(rows: int = 600, missing_at: int | None = None) -> bytes:
+def _csv(rows: int = 1000, missing_at: int | None = None) -> bytes:
     dates = pd.date_range("2021-01-01", periods=rows, freq="h")
     t = np.arange(rows)
     frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d %H:%M:%S"), "load": np.sin(t / 24 * 2 * np.pi) + 0.01 * t,
@@ -32,7 +32,7 @@ def test_uploaded_csv_is_checked_selected_and_drawn(app_env, tmp_path):
     assert at.selectbox(key="dataset").value == "custom"
     saved = list((tmp_path / "uploads").glob("my_series-*.csv"))
     assert len(saved) == 1 and saved[0].read_bytes() == _csv()
-    assert any("600 rows, 2 channels" in s.value for s in at.success)
+    assert any("1000 rows, 2 channels" in s.value for s in at.success)
     specs = plotly_specs(at)
     assert {"load", "OT"} <= {t.get("name") for t in specs[0]["data"]}
     assert list(frame_with(at, "train mean").index) == ["load", "OT"]
@@ -69,8 +69,8 @@ def test_an_upload_with_repeated_names_or_a_float32_overflow_is_refused(app_env,
 
 
 def test_an_upload_with_day_first_dates_is_read_in_time_order(app_env):
-    dates = pd.date_range("2021-01-01", periods=600, freq="h")
-    t = np.arange(600)
+    dates = pd.date_range("2021-01-01", "2021-03-25", freq="h")  # the file: 1993 hourly rows
+    t = np.arange(len(dates))
     text = pd.DataFrame({"date": dates.strftime("%d/%m/%Y %H:%M"), "load": np.sin(t / 24 * 2 * np.pi),
                          "OT": np.cos(t / 24 * 2 * np.pi)}).to_csv(index=False)
     at = open_page(start_app(), "data")
@@ -81,7 +81,7 @@ def test_an_upload_with_day_first_dates_is_read_in_time_order(app_env):
     assert "read day-first" in shown, shown
     assert "not in increasing order" not in shown
     x = [str(value) for value in plotly_specs(at)[0]["data"][0]["x"]]
-    assert x[0].startswith("2021-01-01") and x[-1].startswith("2021-01-25T23"), (x[0], x[-1])
+    assert x[0].startswith("2021-01-01") and x[-1].startswith("2021-03-25T00"), (x[0], x[-1])
     assert x == sorted(x)
 
 
@@ -90,6 +90,7 @@ def test_a_csv_too_short_for_the_windows_is_refused_with_the_numbers(app_env):
     at.file_uploader(key="data_upload").upload("short.csv", _csv(rows=60), "text/csv").run()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "Too few rows" in errors[0] and "seq_len 96" in errors[0]
+    assert "set on the Train page" in errors[0]  # where to change them
 
 
 def test_m4_pattern_and_series_with_the_test_horizon(app_env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ TIMEOUT = 120
 
 
 def _rows(count: int) -> str:
-    return "".join(f"2021-01-{1 + h // 24:02d} {h % 24:02d}:00:00,{h % 17},{(h * 7) % 11}\n" for h in range(count))
+    start = datetime(2021, 1, 1)
+    return "".join(f"{start + timedelta(hours=h):%Y-%m-%d %H:%M:%S},{h % 17},{(h * 7) % 11}\n" for h in range(count))
 
 
 @pytest.fixture()
@@ -90,7 +92,7 @@ def test_an_upload_over_the_size_limit_states_the_limit(app_env, monkeypatch):
 def test_gbk_and_utf16_uploads_are_read(app_env):
     for encoding in ("gbk", "utf-16"):
         at = _session("pages/data.py")
-        content = ("date,温度,b\n" + _rows(600)).encode(encoding)
+        content = ("date,温度,b\n" + _rows(1000)).encode(encoding)  # enough rows for 96 -> 96
         at.file_uploader(key="data_upload").set_value((f"{encoding}.csv", content, "text/csv")).run()
         assert not at.exception and _errors(at) == []
         assert at.session_state["dataset"] == "custom"

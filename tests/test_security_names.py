@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,8 @@ def test_app_upload_folder_keeps_hostile_names_inside(tmp_path, monkeypatch):
     uploads = tmp_path / "uploads"
     monkeypatch.setenv("TIMELLM_UPLOADS", str(uploads))
     monkeypatch.setenv("TIMELLM_RUNS", str(tmp_path / "runs"))
-    rows = "".join(f"2021-01-{1 + h // 24:02d} {h % 24:02d}:00:00,{h % 17},{h % 5}\n" for h in range(400))
+    start = datetime(2021, 1, 1)  # 1000 hourly rows: enough for the default session's 96 -> 96
+    rows = "".join(f"{start + timedelta(hours=h):%Y-%m-%d %H:%M:%S},{h % 17},{h % 5}\n" for h in range(1000))
     payload = ("date,a,b\n" + rows).encode()
     app = str(Path(__file__).resolve().parents[1] / "app.py")
     # Streamlit itself refuses NUL bytes in upload names; safe_file_name covers them above.
