@@ -185,6 +185,15 @@ def _target_index(config: RunConfig, channels: list[str] | None) -> int:
     return options.index(shared.target_in(config, channels)) if channels else 0
 
 
+def setting_of(config: RunConfig) -> str:
+    """Runs are comparable when they forecast the same data the same way: dataset, features (with the
+    target for S and MS: another channel is another series), lengths."""
+    data = config.data.name + (f" ({config.data.seasonal_patterns})" if config.data.seasonal_patterns else "")
+    one_channel = config.data.features in ("S", "MS") and config.data.name.lower() != "m4"  # M4: series, not channels
+    features = config.data.features + (f" {config.data.target}" if one_channel else "")
+    return f"{data} · features {features} · {config.model.seq_len}→{config.model.pred_len}"
+
+
 def settings_summary(config: RunConfig) -> dict[str, Any]:
     """The main settings of a config as one flat row (for the run table)."""
     m, t = config.model, config.training

@@ -10,7 +10,7 @@ from explorer_ui import jobs
 from explorer_ui import shared
 from explorer_ui.ablation import render_ablation_studies
 from explorer_ui.comparison import render_comparison
-from explorer_ui.train_form import render_form, render_presets, settings_summary
+from explorer_ui.train_form import render_form, render_presets, setting_of, settings_summary
 from timellm_core.backbones import resolve_backbone_spec
 from timellm_core.errors import TimeLLMError
 from timellm_core.inspection import epoch_boundaries, epoch_losses, step_losses
@@ -191,12 +191,6 @@ for run in runs:
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="train_history")
 render_ablation_studies([run.info for run in runs])  # the runs of `python -m timellm_core ablate`, side by side
-
-
-def setting_of(config) -> str:
-    """Runs are comparable when they forecast the same data the same way: dataset, features, lengths."""
-    data = config.data.name + (f" ({config.data.seasonal_patterns})" if config.data.seasonal_patterns else "")
-    return f"{data} · features {config.data.features} · {config.model.seq_len}→{config.model.pred_len}"
 
 
 readable = [run for run in runs if run.config is not None]

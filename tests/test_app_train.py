@@ -170,3 +170,14 @@ def test_the_target_list_offers_the_datasets_channels_and_follows_the_dataset(ap
     assert (job.config.data.name, job.config.data.features, job.config.data.target) == ("Synthetic", "S", "daily")
     _wait_for(job)
     assert job.status == "finished", job.error
+
+
+def test_runs_of_other_target_channels_are_other_settings():
+    from explorer_ui.train_form import setting_of
+    from timellm_core.config import preset
+
+    hull, ot = preset("qwen-cpu"), preset("qwen-cpu")
+    ot.data.target = "OT"
+    assert setting_of(hull) == "ETTh1 · features S HULL · 96→24" and setting_of(ot) != setting_of(hull)
+    assert setting_of(preset("cpu-quick")) == "ETTh1 · features M · 96→96"  # M forecasts every channel
+    assert setting_of(preset("m4-hourly")) == "m4 (Hourly) · features S · 96→48"
