@@ -95,12 +95,25 @@ def working_config() -> RunConfig:
             _use_m4_lengths(config)
         else:
             config.data.seasonal_patterns = None
-            channels = channel_names(config)
-            if channels:
-                config.data.target = target_in(config, channels)
+            _fit_target(config)
     if chosen.backbone:
         config.backbone.name = chosen.backbone
     return config
+
+
+def _fit_target(config: RunConfig) -> None:
+    """Keep the target one of the dataset's channels (a preset's HULL is not in Weather). A registered
+    benchmark's own target is in its file by definition, so that case reads nothing: every page calls
+    this, and the first read of a large file (Traffic) takes seconds."""
+    try:
+        spec = get_dataset_spec(config.data.name)
+    except TimeLLMError:
+        return
+    if spec.kind == "csv" and not config.data.data_path and config.data.target == spec.target:
+        return
+    channels = channel_names(config)
+    if channels:
+        config.data.target = target_in(config, channels)
 
 
 def set_working_config(config: RunConfig) -> None:
